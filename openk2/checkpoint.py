@@ -1,0 +1,226 @@
+"""Load and save Hugging Face-format K2 / DeepSeek-V3 checkpoints (config.json + safetensors, FP8 included)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from .config import ModelConfig
+from .model import CausalLM
+
+log = logging.getLogger(__name__)
+
+INDEX_FILE = "model.safetensors.index.json"
+SINGLE_FILE = "model.safetensors"
+FP8_DTYPES = (torch.float8_e4m3fn, torch.float8_e5m2)
+# Routing decides which experts run; bf16 rounding of router scores changes those decisions,
+# so the router stays float32 whatever the model dtype (transformers does the same).
+FLOAT32_KEYS = re.compile(r"\.mlp\.gate\.(weight|e_score_correction_bias)$")
+LAYER_KEY = re.compile(r"^model\.layers\.(\d+)\.")
+
+
+def load_config(path: str | Path) -> ModelConfig:
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"checkpoint directory {path} does not exist")
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{path} has no config.json: not a Hugging Face checkpoint directory")
+    return ModelConfig.from_json_file(path / "config.json")
+
+
+def safetensors_files(path: Path) -> list[Path]:
+    """The weight files of a checkpoint: the shards named by the index, or the single file."""
+    if (path / INDEX_FILE).is_file():
+        try:
+            weight_map = json.loads((path / INDEX_FILE).read_text())["weight_map"]
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise ValueError(f"{path / INDEX_FILE} is not a valid safetensors index: {e}") from None
+        files = [path / name for name in sorted(set(weight_map.values()))]
+    elif (path / SINGLE_FILE).is_file():
+        files = [path / SINGLE_FILE]
+    else:
+        raise FileNotFoundError(f"{path} has no {SINGLE_FILE} or {INDEX_FILE}")
+    for f in files:
+        if not f.is_file():
+            raise FileNotFoundError(f"shard {f.name} named in {INDEX_FILE} is missing from {path}")
+    return files
+
+
+def iter_checkpoint_tensors(path: Path) -> Iterator[tuple[str, torch.Tensor]]:
+    """Yield (name, tensor) one at a time from memory-mapped safetensors files, FP8 dequantised."""
+    for file in safetensors_files(path):
+        try:
+            with safe_open(file, framework="pt") as f:
+                names = set(f.keys())
+                for name in sorted(names):
+                    if name.endswith("_scale_inv"):
+                        continue
+                    tensor = f.get_tensor(name)
+                    if tensor.dtype in FP8_DTYPES:
+                        scale_name = name + "_scale_inv"
+                        if scale_name not in names:
+                            raise ValueError(f"{file.name}: FP8 tensor {name} has no {scale_name} in the same file")
+                        tensor = dequantize_fp8(tensor, f.get_tensor(scale_name))
+                    yield name, tensor
+        except SafetensorError as e:
+            raise ValueError(f"{file} is not a valid safetensors file ({e})") from None
+
+
+def dequantize_fp8(weight: torch.Tensor, scale_inv: torch.Tensor) -> torch.Tensor:
+    """FP8 weight [O, I] with per-block scales [ceil(O/b), ceil(I/b)] -> float32 (b = 128 in K2/DeepSeek-V3)."""
+    out_dim, in_dim = weight.shape
+    block_o = -(-out_dim // scale_inv.shape[0])  # ceil division recovers the block size
+    block_i = -(-in_dim // scale_inv.shape[1])
+    scale = scale_inv.float().repeat_interleave(block_o, 0)[:out_dim].repeat_interleave(block_i, 1)[:, :in_dim]
+    return weight.float() * scale
+
+
+def expected_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Every tensor name a checkpoint of this config must hold, with its shape (built on meta: no memory)."""
+    with torch.device("meta"):
+        state = CausalLM(config).state_dict()
+    if config.tie_word_embeddings:
+        state.pop("lm_head.weight", None)
+    return {name: tuple(t.shape) for name, t in state.items()}
+
+
+class TensorFilter:
+    """Decides for each checkpoint tensor: load it, skip it (MTP layers, stale buffers) or reject it."""
+
+    def __init__(self, path: Path, config: ModelConfig):
+        self.path, self.config = path, config
+        self.expected = expected_shapes(config)
+        self.skipped_mtp_layers: set[int] = set()
+
+    def wanted(self, name: str, shape: tuple[int, ...]) -> bool:
+        layer = LAYER_KEY.match(name)
+        if layer and int(layer.group(1)) >= self.config.num_hidden_layers:
+            self.skipped_mtp_layers.add(int(layer.group(1)))  # multi-token-prediction heads: not used for decoding
+            return False
+        if name.endswith("rotary_emb.inv_freq") or (self.config.tie_word_embeddings and name == "lm_head.weight"):
+            return False
+        if name not in self.expected:
+            raise ValueError(f"{self.path}: unexpected tensor {name} {shape} (not part of this architecture)")
+        if shape != self.expected[name]:
+            raise ValueError(f"{self.path}: tensor {name} has shape {shape} but the config expects {self.expected[name]}")
+        return True
+
+    def finish(self, seen: set[str]) -> None:
+        if self.skipped_mtp_layers:
+            log.info("skipping multi-token-prediction layer(s) %s: not used for decoding", sorted(self.skipped_mtp_layers))
+        missing = [name for name in self.expected if name not in seen]
+        if missing:
+            shown = ", ".join(f"{n} {self.expected[n]}" for n in missing[:3])
+            more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+            raise ValueError(f"{self.path}: checkpoint is missing {len(missing)} tensor(s): {shown}{more}")
+
+
+def check_checkpoint(path: str | Path) -> tuple[ModelConfig, dict[str, int]]:
+    """Validate names and shapes from the safetensors headers alone; returns the config and a dtype histogram."""
+    path = Path(path)
+    config = load_config(path)
+    tensors = TensorFilter(path, config)
+    seen: set[str] = set()
+    dtypes: dict[str, int] = {}
+    for file in safetensors_files(path):
+        try:
+            with safe_open(file, framework="pt") as f:
+                for name in f.keys():
+                    info = f.get_slice(name)
+                    dtypes[info.get_dtype()] = dtypes.get(info.get_dtype(), 0) + 1
+                    if not name.endswith("_scale_inv") and tensors.wanted(name, tuple(info.get_shape())):
+                        seen.add(name)
+        except SafetensorError as e:
+            raise ValueError(f"{file} is not a valid safetensors file ({e})") from None
+    tensors.finish(seen)
+    return config, dtypes
+
+
+def load_model(path: str | Path, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> CausalLM:
+    """Read a HF-format checkpoint directory into a CausalLM in eval mode."""
+    path = Path(path)
+    config = load_config(path)
+    tensors = TensorFilter(path, config)
+    state: dict[str, torch.Tensor] = {}
+    for name, tensor in iter_checkpoint_tensors(path):
+        if tensors.wanted(name, tuple(tensor.shape)):
+            target_dtype = torch.float32 if FLOAT32_KEYS.search(name) else dtype
+            state[name] = tensor.to(device=device, dtype=target_dtype)
+    tensors.finish(set(state))
+    with torch.device("meta"):
+        model = CausalLM(config)
+    model.load_state_dict(state, assign=True, strict=not config.tie_word_embeddings)
+    if config.tie_word_embeddings:
+        model.lm_head.weight = model.model.embed_tokens.weight
+    model.model.rotary_emb.to(device)
+    return model.eval()
+
+
+def save_model(model: CausalLM, path: str | Path, max_shard_bytes: int = 5 * 1024**3) -> None:
+    """Write config.json + safetensors (sharded with an index past max_shard_bytes) that transformers loads."""
+    state = {name: t.detach().contiguous() for name, t in model.state_dict().items()}
+    if model.config.tie_word_embeddings:
+        state.pop("lm_head.weight", None)
+    dtype = next(t.dtype for name, t in state.items() if not FLOAT32_KEYS.search(name))
+    write_checkpoint(path, model.config, iter(state.items()), dtype, max_shard_bytes)
+
+
+def write_checkpoint(
+    path: str | Path,
+    config: ModelConfig,
+    tensors: Iterator[tuple[str, torch.Tensor]],
+    dtype: torch.dtype,
+    max_shard_bytes: int = 5 * 1024**3,
+) -> list[Path]:
+    """Stream (name, tensor) pairs into HF-layout shards; holds at most one shard in memory."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    shards: list[dict[str, torch.Tensor]] = [{}]
+    written: list[Path] = []
+    weight_map: dict[str, int] = {}
+    shard_bytes, total_bytes = 0, 0
+
+    def flush(final: bool) -> None:
+        nonlocal shard_bytes
+        if shards[-1]:
+            tmp_name = f"shard-{len(written):05d}.tmp"
+            save_file(shards[-1], str(path / tmp_name), metadata={"format": "pt"})
+            written.append(path / tmp_name)
+        if not final:
+            shards.append({})
+            shard_bytes = 0
+
+    for name, tensor in tensors:
+        size = tensor.numel() * tensor.element_size()
+        if shard_bytes and shard_bytes + size > max_shard_bytes:
+            flush(final=False)
+        shards[-1][name] = tensor
+        weight_map[name] = len(written)
+        shard_bytes += size
+        total_bytes += size
+    flush(final=True)
+
+    # Names like model-00001-of-00003.safetensors need the shard count, known only at the end.
+    if len(written) == 1:
+        final_names = [SINGLE_FILE]
+    else:
+        final_names = [f"model-{i + 1:05d}-of-{len(written):05d}.safetensors" for i in range(len(written))]
+    for tmp, final in zip(written, final_names):
+        tmp.replace(path / final)
+        (path / final).chmod(0o644)  # safetensors writes 0600; checkpoints are meant to be shared
+    for stale in ([INDEX_FILE] if len(written) == 1 else [SINGLE_FILE]):
+        (path / stale).unlink(missing_ok=True)
+    if len(written) > 1:
+        index = {"metadata": {"total_size": total_bytes}, "weight_map": {n: final_names[i] for n, i in sorted(weight_map.items())}}
+        (path / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n")
+    hf = config.to_hf()
+    hf["torch_dtype"] = str(dtype).removeprefix("torch.")
+    (path / "config.json").write_text(json.dumps(hf, indent=2) + "\n")
+    return [path / n for n in final_names]

@@ -1,0 +1,183 @@
+"""The `openk2` command line: `openk2 --help` lists the commands."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+app = typer.Typer(help="openk2: the Kimi K2 system, open and hackable.", no_args_is_help=True, add_completion=False)
+console = Console()
+err_console = Console(stderr=True)
+
+DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16", "fp16": "float16"}
+
+
+def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Report bad input as one line on stderr with exit status 1, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, OSError) as e:
+            err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def parse_dtype(name: str):
+    import torch
+
+    if name.lower() not in DTYPES:
+        raise ValueError(f"unknown dtype {name!r}; choose from float32, bfloat16, float16")
+    return getattr(torch, DTYPES[name.lower()])
+
+
+def resolve_config(target: str):
+    """A checkpoint directory, a config.json file, or a preset name -> (ModelConfig, checkpoint dir or None)."""
+    from .checkpoint import load_config
+    from .config import PRESETS, ModelConfig, preset
+
+    path = Path(target)
+    if path.is_dir():
+        return load_config(path), path
+    if path.is_file():
+        return ModelConfig.from_json_file(path), None
+    if target in PRESETS:
+        return preset(target), None
+    raise ValueError(f"{target!r} is neither a checkpoint directory, a config file nor a preset ({', '.join(PRESETS)})")
+
+
+def human(n: float, unit: str = "") -> str:
+    for suffix, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f}{suffix}{unit}"
+    return f"{n:.0f}{unit}"
+
+
+def human_bytes(n: float) -> str:
+    for suffix, scale in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if n >= scale:
+            return f"{n / scale:.2f} {suffix}"
+    return f"{n:.0f} B"
+
+
+@app.command()
+@user_errors
+def info(target: Annotated[str, typer.Argument(help="checkpoint directory, config.json, or preset name")]) -> None:
+    """Print a model's shape, total and active parameter counts and KV-cache size (no weights are loaded)."""
+    from .model import count_parameters
+
+    config, ckpt = resolve_config(target)
+    total, active = count_parameters(config)
+    table = Table(title=f"openk2 · {target}", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    rows: list[tuple[str, str]] = [
+        ("model_type", config.model_type),
+        ("layers", f"{config.num_hidden_layers} ({min(config.first_k_dense_replace, config.num_hidden_layers)} dense)"),
+        ("hidden_size", str(config.hidden_size)),
+        ("attention", f"MLA, {config.num_attention_heads} heads, q_lora_rank {config.q_lora_rank}, kv_lora_rank "
+                      f"{config.kv_lora_rank}, qk {config.qk_nope_head_dim}+{config.qk_rope_head_dim} rope, v {config.v_head_dim}"),
+    ]
+    if config.n_routed_experts:
+        groups = f", best {config.topk_group} of {config.n_group} groups" if config.n_group > 1 else ""
+        rows.append(("experts", f"{config.n_routed_experts} routed (top-{config.num_experts_per_tok}{groups}) + "
+                                f"{config.n_shared_experts or 0} shared, width {config.moe_intermediate_size}"))
+    rope = f"theta {config.rope_theta:g}"
+    if config.rope_scaling:
+        rope += f", YaRN x{config.rope_scaling['factor']:g} from {config.rope_scaling['original_max_position_embeddings']}"
+    rows += [
+        ("context", f"{config.max_position_embeddings} tokens ({rope})"),
+        ("vocab_size", str(config.vocab_size)),
+        ("parameters", f"{human(total)} total, {human(active)} active per token"),
+        ("KV cache (bf16)", f"{human_bytes(config.kv_cache_bytes_per_token())} per token, "
+                            f"{human_bytes(config.kv_cache_bytes_per_token() * 128 * 1024)} at 128K tokens"),
+    ]
+    if ckpt is not None:
+        from .checkpoint import check_checkpoint, safetensors_files
+
+        _, dtypes = check_checkpoint(ckpt)  # headers only: names and shapes, no weights read
+        size = sum(f.stat().st_size for f in safetensors_files(ckpt))
+        histogram = ", ".join(f"{n} {dt}" for dt, n in sorted(dtypes.items()))
+        rows.append(("checkpoint", f"{ckpt}: {human_bytes(size)} of safetensors, all tensors present ({histogram})"))
+    for k, v in rows:
+        table.add_row(k, v)
+    console.print(table)
+
+
+@app.command()
+@user_errors
+def init(
+    out: Annotated[Path, typer.Argument(help="directory to write the checkpoint into")],
+    preset: Annotated[str | None, typer.Option(help="preset name: kimi-k2, moonlight-16b-a3b, nano")] = None,
+    config: Annotated[Path | None, typer.Option(help="a config.json to use instead of a preset")] = None,
+    seed: Annotated[int, typer.Option(help="random seed (same seed, same weights)")] = 0,
+    dtype: Annotated[str, typer.Option(help="float32, bfloat16 or float16")] = "bfloat16",
+    force: Annotated[bool, typer.Option(help="overwrite an existing checkpoint in OUT")] = False,
+) -> None:
+    """Write a random-weight checkpoint in the Hugging Face layout (until trained weights ship)."""
+    import torch
+
+    from .checkpoint import FLOAT32_KEYS, write_checkpoint
+    from .config import ModelConfig
+    from .config import preset as make_preset
+    from .model import CausalLM
+
+    if (preset is None) == (config is None):
+        raise ValueError("give exactly one of --preset NAME or --config FILE")
+    model_config = make_preset(preset) if preset else ModelConfig.from_json_file(config)
+    torch_dtype = parse_dtype(dtype)
+    if (out / "config.json").exists() and not force:
+        raise ValueError(f"{out} already holds a checkpoint; pass --force to overwrite it")
+    with torch.device("meta"):
+        shapes = {name: t.shape for name, t in CausalLM(model_config).state_dict().items()}
+    if model_config.tie_word_embeddings:
+        shapes.pop("lm_head.weight")
+    nbytes = sum(s.numel() for s in shapes.values()) * torch.tensor([], dtype=torch_dtype).element_size()
+    existing = next(p for p in [out.absolute(), *out.absolute().parents] if p.exists())
+    free = shutil.disk_usage(existing).free
+    if nbytes > free:
+        raise ValueError(f"a {preset or config} checkpoint in {dtype} needs {human_bytes(nbytes)} but {existing} has {human_bytes(free)} free")
+    out.mkdir(parents=True, exist_ok=True)
+
+    generator = torch.Generator().manual_seed(seed)
+
+    def random_tensors(progress: Progress, task) -> Iterator[tuple[str, torch.Tensor]]:
+        for name, shape in shapes.items():
+            if name.endswith("norm.weight"):
+                tensor = torch.ones(shape)
+            elif name.endswith("e_score_correction_bias"):
+                tensor = torch.zeros(shape)
+            else:
+                tensor = torch.empty(shape).normal_(0.0, model_config.initializer_range, generator=generator)
+            if not FLOAT32_KEYS.search(name):
+                tensor = tensor.to(torch_dtype)
+            progress.advance(task, shape.numel() * tensor.element_size())
+            yield name, tensor
+
+    columns = (TextColumn("[bold]init[/] {task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        task = progress.add_task(str(out), total=nbytes)
+        write_checkpoint(out, model_config, random_tensors(progress, task), torch_dtype)
+    console.print(f"wrote a random-weight {preset or config} checkpoint ({human_bytes(nbytes)}, {dtype}) to {out}")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

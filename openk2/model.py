@@ -1,0 +1,314 @@
+"""The K2 architecture (= DeepSeek-V3) in plain PyTorch: RMSNorm, YaRN RoPE, MLA, MoE, causal LM.
+
+Shape legend used in comments:
+  B batch, T tokens (query positions), S key positions, D hidden_size, H attention heads,
+  Dn qk_nope_head_dim, R qk_rope_head_dim, Dv v_head_dim, C kv_lora_rank, Q q_lora_rank,
+  V vocab, N flattened tokens (B*T), E routed experts, K experts per token, G expert groups.
+
+Module attribute names are the HF parameter names, so a checkpoint's state dict loads as is.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ModelConfig, yarn_mscale
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float = 1e-6):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Normalise in float32 (bf16 squares overflow the mantissa), scale in the input dtype.
+        xf = x.float()
+        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * xf.to(x.dtype)
+
+
+# ---- rotary embedding -----------------------------------------------------------------------
+
+
+def rope_inv_freq(config: ModelConfig) -> tuple[torch.Tensor, float]:
+    """Per-pair inverse frequencies [R/2] and the cos/sin scale, with YaRN when configured."""
+    dim, base = config.qk_rope_head_dim, config.rope_theta
+    # Explicit device: the model may be built under torch.device("meta") for loading or counting.
+    exponents = torch.arange(0, dim, 2, dtype=torch.float32, device="cpu") / dim
+    inv_freq = 1.0 / (base**exponents)
+    yarn = config.rope_scaling
+    if not yarn:
+        return inv_freq, 1.0
+    factor = yarn["factor"]
+    original_len = yarn["original_max_position_embeddings"]
+    beta_fast, beta_slow = yarn.get("beta_fast") or 32, yarn.get("beta_slow") or 1
+
+    def correction_dim(rotations: float) -> float:
+        # The dimension whose wavelength completes `rotations` turns over the original context.
+        return dim * math.log(original_len / (rotations * 2 * math.pi)) / (2 * math.log(base))
+
+    low = max(math.floor(correction_dim(beta_fast)), 0)
+    high = min(math.ceil(correction_dim(beta_slow)), dim - 1)
+    if low == high:
+        high += 0.001  # avoid a zero-width ramp
+    ramp = ((torch.arange(dim // 2, dtype=torch.float32, device="cpu") - low) / (high - low)).clamp(0, 1)
+    # High frequencies (ramp 0) keep their value (extrapolate); low frequencies are interpolated by `factor`.
+    inv_freq = inv_freq / factor * ramp + inv_freq * (1 - ramp)
+    mscale, mscale_all_dim = yarn.get("mscale"), yarn.get("mscale_all_dim")
+    if mscale and mscale_all_dim:
+        attention_factor = yarn_mscale(factor, mscale) / yarn_mscale(factor, mscale_all_dim)
+    else:
+        attention_factor = yarn_mscale(factor)
+    return inv_freq, attention_factor
+
+
+class RotaryEmbedding(nn.Module):
+    """Turns positions into (cos, sin) [..., R/2]; computed on the fly, so any position works."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        inv_freq, self.attention_factor = rope_inv_freq(config)
+        self.register_buffer("inv_freq", inv_freq, persistent=False)
+
+    def forward(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        angles = positions.float()[..., None] * self.inv_freq
+        return angles.cos() * self.attention_factor, angles.sin() * self.attention_factor
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate interleaved pairs (x0, x1), (x2, x3), ... — the layout of the HF DeepSeek-V3/K2 weights.
+
+    x: [B, T, (H,) R]; cos/sin: [B, T, R/2] (broadcast over heads by the caller's unsqueeze).
+    """
+    pairs = x.float().unflatten(-1, (-1, 2))
+    x1, x2 = pairs[..., 0], pairs[..., 1]
+    rotated = torch.stack((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
+    return rotated.flatten(-2).to(x.dtype)
+
+
+# ---- attention ------------------------------------------------------------------------------
+
+
+class MLA(nn.Module):
+    """Multi-head Latent Attention. K and V come from one low-rank latent plus a shared rope key."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.n_heads = config.num_attention_heads
+        self.nope_dim, self.rope_dim, self.v_dim = config.qk_nope_head_dim, config.qk_rope_head_dim, config.v_head_dim
+        self.kv_lora_rank = config.kv_lora_rank
+        self.softmax_scale = config.softmax_scale
+        d, h, bias = config.hidden_size, self.n_heads, config.attention_bias
+        qk_dim = config.qk_head_dim
+        if config.q_lora_rank is None:
+            self.q_proj = nn.Linear(d, h * qk_dim, bias=False)
+        else:
+            self.q_a_proj = nn.Linear(d, config.q_lora_rank, bias=bias)
+            self.q_a_layernorm = RMSNorm(config.q_lora_rank)
+            self.q_b_proj = nn.Linear(config.q_lora_rank, h * qk_dim, bias=False)
+        self.kv_a_proj_with_mqa = nn.Linear(d, config.kv_lora_rank + self.rope_dim, bias=bias)
+        self.kv_a_layernorm = RMSNorm(config.kv_lora_rank)
+        self.kv_b_proj = nn.Linear(config.kv_lora_rank, h * (self.nope_dim + self.v_dim), bias=False)
+        self.o_proj = nn.Linear(h * self.v_dim, d, bias=bias)
+
+    def project_q(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, T, D] -> [B, T, H, Dn+R]"""
+        if hasattr(self, "q_proj"):
+            q = self.q_proj(x)
+        else:
+            q = self.q_b_proj(self.q_a_layernorm(self.q_a_proj(x)))
+        return q.unflatten(-1, (self.n_heads, -1))
+
+    def project_latent(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """[B, T, D] -> normalised latent [B, T, C] and rotated rope key [B, T, R]: what a cache stores."""
+        latent, k_rope = self.kv_a_proj_with_mqa(x).split([self.kv_lora_rank, self.rope_dim], dim=-1)
+        return self.kv_a_layernorm(latent), apply_rope(k_rope, cos, sin)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        """Causal self-attention over x in the expanded form (training and uncached prefill)."""
+        B, T, _ = x.shape
+        q_nope, q_rope = self.project_q(x).split([self.nope_dim, self.rope_dim], dim=-1)  # [B,T,H,Dn], [B,T,H,R]
+        q_rope = apply_rope(q_rope, cos.unsqueeze(2), sin.unsqueeze(2))
+        latent, k_rope = self.project_latent(x, cos, sin)  # [B,T,C], [B,T,R]
+        k_nope, v = self.kv_b_proj(latent).unflatten(-1, (self.n_heads, -1)).split([self.nope_dim, self.v_dim], dim=-1)
+        q = torch.cat([q_nope, q_rope], dim=-1).transpose(1, 2)  # [B,H,T,Dn+R]
+        k = torch.cat([k_nope, k_rope.unsqueeze(2).expand(B, T, self.n_heads, self.rope_dim)], dim=-1).transpose(1, 2)
+        out = F.scaled_dot_product_attention(q, k, v.transpose(1, 2), is_causal=True, scale=self.softmax_scale)
+        return self.o_proj(out.transpose(1, 2).flatten(2))  # [B,H,T,Dv] -> [B,T,H*Dv] -> [B,T,D]
+
+
+# ---- feed-forward ---------------------------------------------------------------------------
+
+
+class MLP(nn.Module):
+    """SwiGLU: down(silu(gate(x)) * up(x)). Dense layers, shared experts and each routed expert."""
+
+    def __init__(self, dim: int, inter_dim: int):
+        super().__init__()
+        self.gate_proj = nn.Linear(dim, inter_dim, bias=False)
+        self.up_proj = nn.Linear(dim, inter_dim, bias=False)
+        self.down_proj = nn.Linear(inter_dim, dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+def route(
+    scores: torch.Tensor,
+    correction_bias: torch.Tensor,
+    top_k: int,
+    n_group: int,
+    topk_group: int,
+    norm_topk_prob: bool,
+    routed_scaling_factor: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """DeepSeek-V3's aux-loss-free, group-limited top-k. scores [N, E] (sigmoid) -> weights, ids [N, K].
+
+    The correction bias steers *which* experts are chosen (load balancing) but never the weights.
+    """
+    N, E = scores.shape
+    choice = scores + correction_bias
+    if n_group > 1:
+        # A group's score is the sum of its best two experts; only the best topk_group groups compete.
+        group_scores = choice.view(N, n_group, E // n_group).topk(2, dim=-1).values.sum(-1)  # [N, G]
+        kept_groups = group_scores.topk(topk_group, dim=-1).indices
+        group_mask = torch.zeros_like(group_scores, dtype=torch.bool).scatter_(1, kept_groups, True)
+        choice = choice.masked_fill(~group_mask.repeat_interleave(E // n_group, dim=1), float("-inf"))
+    expert_ids = choice.topk(top_k, dim=-1).indices  # [N, K]
+    weights = scores.gather(1, expert_ids)
+    if norm_topk_prob:
+        weights = weights / (weights.sum(-1, keepdim=True) + 1e-20)
+    return weights * routed_scaling_factor, expert_ids
+
+
+class Gate(nn.Module):
+    """The router: a float32 linear scorer plus the load-balancing correction bias (a buffer, not trained by SGD)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.weight = nn.Parameter(torch.empty(config.n_routed_experts, config.hidden_size))
+        self.register_buffer("e_score_correction_bias", torch.zeros(config.n_routed_experts))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        c = self.config
+        scores = F.linear(x.float(), self.weight.float()).sigmoid()  # [N, E]
+        return route(scores, self.e_score_correction_bias.float(), c.num_experts_per_tok, c.n_group, c.topk_group,
+                     c.norm_topk_prob, c.routed_scaling_factor)
+
+
+class MoE(nn.Module):
+    """Routed experts (each token to K of E) plus always-on shared experts."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.gate = Gate(config)
+        self.experts = nn.ModuleList(
+            MLP(config.hidden_size, config.moe_intermediate_size) for _ in range(config.n_routed_experts)
+        )
+        self.shared_experts = (
+            MLP(config.hidden_size, config.moe_intermediate_size * config.n_shared_experts)
+            if config.n_shared_experts else None
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        x = x.reshape(-1, shape[-1])  # [N, D]
+        weights, expert_ids = self.gate(x)  # [N, K]
+        out = self.dispatch(x, weights, expert_ids)
+        if self.shared_experts is not None:
+            out = out + self.shared_experts(x)
+        return out.view(shape)
+
+    def dispatch(self, x: torch.Tensor, weights: torch.Tensor, expert_ids: torch.Tensor) -> torch.Tensor:
+        """Grouped dispatch: sort the N*K (token, expert) pairs by expert, run each hit expert once on its slice."""
+        flat_ids = expert_ids.flatten()  # [N*K]
+        order = flat_ids.argsort(stable=True)
+        token_of_slot = order // expert_ids.shape[1]  # which token each sorted slot came from
+        counts = torch.bincount(flat_ids, minlength=len(self.experts)).tolist()
+        gathered = x[token_of_slot]  # [N*K, D], grouped by expert
+        outputs = torch.empty_like(gathered)
+        start = 0
+        for expert, count in zip(self.experts, counts):
+            if count:
+                outputs[start:start + count] = expert(gathered[start:start + count])
+                start += count
+        outputs = outputs * weights.flatten()[order, None].to(outputs.dtype)
+        return torch.zeros_like(x).index_add_(0, token_of_slot, outputs)
+
+
+# ---- the network ----------------------------------------------------------------------------
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, config: ModelConfig, layer_idx: int):
+        super().__init__()
+        self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.self_attn = MLA(config)
+        self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.mlp = MoE(config) if config.is_moe_layer(layer_idx) else MLP(config.hidden_size, config.intermediate_size)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class Transformer(nn.Module):
+    """Embeddings, decoder layers and the final norm: HF's `model.` prefix."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.layers = nn.ModuleList(DecoderLayer(config, i) for i in range(config.num_hidden_layers))
+        self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.rotary_emb = RotaryEmbedding(config)
+
+    def forward(self, input_ids: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, T] token ids -> [B, T, D] final hidden states."""
+        if positions is None:
+            positions = torch.arange(input_ids.shape[1], device=input_ids.device).expand_as(input_ids)
+        cos, sin = self.rotary_emb(positions)  # [B, T, R/2]
+        x = self.embed_tokens(input_ids)
+        for layer in self.layers:
+            x = layer(x, cos, sin)
+        return self.norm(x)
+
+
+class CausalLM(nn.Module):
+    """The K2 causal language model: `model(input_ids)` [B, T] -> float logits [B, T, V]."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.model = Transformer(config)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        if config.tie_word_embeddings:
+            self.lm_head.weight = self.model.embed_tokens.weight
+
+    def forward(self, input_ids: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
+        return self.lm_head(self.model(input_ids, positions)).float()
+
+
+# ---- parameter counts -----------------------------------------------------------------------
+
+
+def count_parameters(config: ModelConfig) -> tuple[int, int]:
+    """(total, active per token) parameter counts, from a model built on the meta device (no memory).
+
+    Active = everything except the routed experts a token does not visit: K of E per MoE layer.
+    Embeddings and the output head are counted (as Moonshot and DeepSeek count them).
+    """
+    with torch.device("meta"):
+        model = CausalLM(config)
+    total = sum(p.numel() for p in model.parameters())
+    inactive = 0
+    for layer in model.model.layers:
+        if isinstance(layer.mlp, MoE):
+            per_expert = sum(p.numel() for p in layer.mlp.experts[0].parameters())
+            inactive += per_expert * (config.n_routed_experts - config.num_experts_per_tok)
+    return total, total - inactive
