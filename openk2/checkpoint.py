@@ -53,7 +53,7 @@ def safetensors_files(path: Path) -> list[Path]:
     return files
 
 
-def iter_checkpoint_tensors(path: Path) -> Iterator[tuple[str, torch.Tensor]]:
+def iter_checkpoint_tensors(path: Path, fp8_block: tuple[int, int] = (128, 128)) -> Iterator[tuple[str, torch.Tensor]]:
     """Yield (name, tensor) one at a time from memory-mapped safetensors files, FP8 dequantised."""
     for file in safetensors_files(path):
         try:
@@ -67,17 +67,20 @@ def iter_checkpoint_tensors(path: Path) -> Iterator[tuple[str, torch.Tensor]]:
                         scale_name = name + "_scale_inv"
                         if scale_name not in names:
                             raise ValueError(f"{file.name}: FP8 tensor {name} has no {scale_name} in the same file")
-                        tensor = dequantize_fp8(tensor, f.get_tensor(scale_name))
+                        tensor = dequantize_fp8(name, tensor, f.get_tensor(scale_name), fp8_block)
                     yield name, tensor
         except SafetensorError as e:
             raise ValueError(f"{file} is not a valid safetensors file ({e})") from None
 
 
-def dequantize_fp8(weight: torch.Tensor, scale_inv: torch.Tensor) -> torch.Tensor:
-    """FP8 weight [O, I] with per-block scales [ceil(O/b), ceil(I/b)] -> float32 (b = 128 in K2/DeepSeek-V3)."""
+def dequantize_fp8(name: str, weight: torch.Tensor, scale_inv: torch.Tensor, block: tuple[int, int]) -> torch.Tensor:
+    """FP8 weight [O, I] with per-block scales [ceil(O/bo), ceil(I/bi)] -> float32 (128x128 blocks in K2/DeepSeek-V3)."""
     out_dim, in_dim = weight.shape
-    block_o = -(-out_dim // scale_inv.shape[0])  # ceil division recovers the block size
-    block_i = -(-in_dim // scale_inv.shape[1])
+    block_o, block_i = block
+    want = (-(-out_dim // block_o), -(-in_dim // block_i))
+    if tuple(scale_inv.shape) != want:
+        raise ValueError(f"{name}_scale_inv has shape {tuple(scale_inv.shape)} but {block_o}x{block_i} blocks of "
+                         f"{name} {tuple(weight.shape)} need {want}")
     scale = scale_inv.float().repeat_interleave(block_o, 0)[:out_dim].repeat_interleave(block_i, 1)[:, :in_dim]
     return weight.float() * scale
 
@@ -149,7 +152,8 @@ def load_model(path: str | Path, dtype: torch.dtype = torch.float32, device: str
     config = load_config(path)
     tensors = TensorFilter(path, config)
     state: dict[str, torch.Tensor] = {}
-    for name, tensor in iter_checkpoint_tensors(path):
+    block = tuple((config.quantization_config or {}).get("weight_block_size", (128, 128)))
+    for name, tensor in iter_checkpoint_tensors(path, block):
         if tensors.wanted(name, tuple(tensor.shape)):
             target_dtype = torch.float32 if FLOAT32_KEYS.search(name) else dtype
             state[name] = tensor.to(device=device, dtype=target_dtype)

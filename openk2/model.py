@@ -298,17 +298,27 @@ class CausalLM(nn.Module):
 
 
 def count_parameters(config: ModelConfig) -> tuple[int, int]:
-    """(total, active per token) parameter counts, from a model built on the meta device (no memory).
+    """(total, active per token) parameter counts, from modules built on the meta device (no memory).
 
     Active = everything except the routed experts a token does not visit: K of E per MoE layer.
-    Embeddings and the output head are counted (as Moonshot and DeepSeek count them).
+    Embeddings and the output head are counted (as Moonshot and DeepSeek count them). Each distinct
+    layer kind is built once: K2 has 70K expert matrices and building all of them takes seconds.
     """
+    def numel(module: nn.Module) -> int:
+        return sum(p.numel() for p in module.parameters())
+
     with torch.device("meta"):
-        model = CausalLM(config)
-    total = sum(p.numel() for p in model.parameters())
-    inactive = 0
-    for layer in model.model.layers:
-        if isinstance(layer.mlp, MoE):
-            per_expert = sum(p.numel() for p in layer.mlp.experts[0].parameters())
-            inactive += per_expert * (config.n_routed_experts - config.num_experts_per_tok)
-    return total, total - inactive
+        embed_head_norm = numel(nn.Embedding(config.vocab_size, config.hidden_size)) + config.hidden_size
+        if not config.tie_word_embeddings:
+            embed_head_norm += config.vocab_size * config.hidden_size
+        kinds = [config.is_moe_layer(i) for i in range(config.num_hidden_layers)]
+        total = active = embed_head_norm
+        for is_moe in set(kinds):
+            layer = DecoderLayer(config, kinds.index(is_moe))
+            size, count = numel(layer), kinds.count(is_moe)
+            total += size * count
+            active += size * count
+            if is_moe:
+                unvisited = config.n_routed_experts - config.num_experts_per_tok
+                active -= numel(layer.mlp.experts[0]) * unvisited * count
+    return total, active
