@@ -115,6 +115,10 @@ class MLA(nn.Module):
         self.kv_a_layernorm = RMSNorm(config.kv_lora_rank)
         self.kv_b_proj = nn.Linear(config.kv_lora_rank, h * (self.nope_dim + self.v_dim), bias=False)
         self.o_proj = nn.Linear(h * self.v_dim, d, bias=bias)
+        # QK-Clip (MuonClip) needs each head's largest pre-softmax logit; fused SDPA hides the logits,
+        # so the trainer switches this on and the explicit form runs instead.
+        self.track_max_logits = False
+        self.max_logits: torch.Tensor | None = None  # [H], float32, detached
 
     def project_q(self, x: torch.Tensor) -> torch.Tensor:
         """[B, T, D] -> [B, T, H, Dn+R]"""
@@ -138,8 +142,22 @@ class MLA(nn.Module):
         k_nope, v = self.kv_b_proj(latent).unflatten(-1, (self.n_heads, -1)).split([self.nope_dim, self.v_dim], dim=-1)
         q = torch.cat([q_nope, q_rope], dim=-1).transpose(1, 2)  # [B,H,T,Dn+R]
         k = torch.cat([k_nope, k_rope.unsqueeze(2).expand(B, T, self.n_heads, self.rope_dim)], dim=-1).transpose(1, 2)
-        out = F.scaled_dot_product_attention(q, k, v.transpose(1, 2), is_causal=True, scale=self.softmax_scale)
+        if self.track_max_logits:
+            out = self.attend_tracking_max_logits(q, k, v.transpose(1, 2))
+        else:
+            out = F.scaled_dot_product_attention(q, k, v.transpose(1, 2), is_causal=True, scale=self.softmax_scale)
         return self.o_proj(out.transpose(1, 2).flatten(2))  # [B,H,T,Dv] -> [B,T,H*Dv] -> [B,T,D]
+
+
+    def attend_tracking_max_logits(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Causal attention [B,H,T,*] with the logits materialised; records max over batch and positions per head."""
+        T = q.shape[2]
+        logits = (q @ k.transpose(-1, -2)).float() * self.softmax_scale  # [B,H,T,T]
+        causal = torch.ones(T, T, dtype=torch.bool, device=q.device).tril()
+        logits = logits.masked_fill(~causal, float("-inf"))
+        step_max = logits.detach().amax(dim=(0, 2, 3))
+        self.max_logits = step_max if self.max_logits is None else torch.maximum(self.max_logits, step_max)
+        return (logits.softmax(-1).to(v.dtype) @ v)
 
 
 # ---- feed-forward ---------------------------------------------------------------------------
@@ -194,12 +212,18 @@ class Gate(nn.Module):
         self.config = config
         self.weight = nn.Parameter(torch.empty(config.n_routed_experts, config.hidden_size))
         self.register_buffer("e_score_correction_bias", torch.zeros(config.n_routed_experts))
+        # In training mode the last routing is kept for load balancing: bias updates and balance losses.
+        self.last_scores: torch.Tensor | None = None  # [N, E], with grad
+        self.last_expert_ids: torch.Tensor | None = None  # [N, K]
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         c = self.config
         scores = F.linear(x.float(), self.weight.float()).sigmoid()  # [N, E]
-        return route(scores, self.e_score_correction_bias.float(), c.num_experts_per_tok, c.n_group, c.topk_group,
-                     c.norm_topk_prob, c.routed_scaling_factor)
+        weights, expert_ids = route(scores, self.e_score_correction_bias.float(), c.num_experts_per_tok, c.n_group, c.topk_group,
+                                    c.norm_topk_prob, c.routed_scaling_factor)
+        if self.training:
+            self.last_scores, self.last_expert_ids = scores, expert_ids
+        return weights, expert_ids
 
 
 class MoE(nn.Module):

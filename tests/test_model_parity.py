@@ -120,3 +120,22 @@ def test_tied_embeddings(tmp_path):
     assert diff < 1e-4
     save_model(ours, tmp_path / "ours")
     assert torch.equal(load_model(tmp_path / "ours")(ids), ours(ids))
+
+
+def test_tracking_max_logits_gives_the_same_output_and_per_head_maxima(tmp_path):
+    from openk2.model import MLA
+
+    hf_model = make_hf_model(seed=13)
+    hf_model.save_pretrained(tmp_path)
+    ours = load_model(tmp_path)
+    ids = torch.randint(0, hf_model.config.vocab_size, (2, 17))
+    with torch.no_grad():
+        plain = ours(ids)
+        attention = [m for m in ours.modules() if isinstance(m, MLA)]
+        for m in attention:
+            m.track_max_logits = True
+        tracked = ours(ids)
+    assert (tracked - plain).abs().max() < 1e-5
+    for m in attention:
+        assert m.max_logits.shape == (hf_model.config.num_attention_heads,)
+        assert torch.isfinite(m.max_logits).all() and m.max_logits.abs().sum() > 0
