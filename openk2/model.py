@@ -3,7 +3,8 @@
 Shape legend used in comments:
   B batch, T tokens (query positions), S key positions, D hidden_size, H attention heads,
   Dn qk_nope_head_dim, R qk_rope_head_dim, Dv v_head_dim, C kv_lora_rank, Q q_lora_rank,
-  V vocab, N flattened tokens (B*T), E routed experts, K experts per token, G expert groups.
+  V vocab, N flattened tokens (B*T), E routed experts, K experts per token, G expert groups,
+  S sequences in a cached batch, L cached context length, P cache slots (blocks x block size).
 
 Module attribute names are the HF parameter names, so a checkpoint's state dict loads as is.
 """
@@ -11,6 +12,7 @@ Module attribute names are the HF parameter names, so a checkpoint's state dict 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -94,6 +96,35 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
 # ---- attention ------------------------------------------------------------------------------
 
 
+@dataclass
+class CacheBatch:
+    """One step of cached inference over several sequences, flattened to N new tokens.
+
+    The cache of a layer is a [P, C+R] tensor of slots holding each token's normalised latent and
+    rotated rope key. Decoding sequences (one new token) are attended together in one padded
+    batch; sequences with several new tokens (prompt chunks) are attended one by one.
+    """
+
+    slot_mapping: torch.Tensor  # [N] cache slot that each new token's latent is written to
+    decode_rows: torch.Tensor | None  # [Sd] rows of N that are single-token decodes (None: none)
+    decode_slots: torch.Tensor | None  # [Sd, L] cache slots each decode attends to (padded)
+    decode_mask: torch.Tensor | None  # [Sd, 1, L] True where the slot is real context
+    prefills: list[tuple[slice, torch.Tensor, torch.Tensor]]  # (rows of N, context slots [L], causal mask [n, 1, L])
+    logits_rows: torch.Tensor  # [S'] rows of N whose next-token logits are wanted
+    all_decode: bool = False  # every row is a decode, in order: skip the row gathers
+
+
+def absorbed_attention(q: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor, scale: float, kv_lora_rank: int) -> torch.Tensor:
+    """Attention in the latent space: q [S, n*H, C+R] against cached kv [S, L, C+R] -> [S, n*H, C].
+
+    With W_UK absorbed into q, a key is just the cached (latent, rope key) row and a value is its
+    latent, so nothing is expanded per head: this is why MLA decodes from a 576-number cache.
+    """
+    scores = torch.bmm(q, kv.transpose(1, 2)).float() * scale  # [S, n*H, L]
+    scores = scores.masked_fill(~mask, float("-inf"))
+    return torch.bmm(scores.softmax(-1).to(kv.dtype), kv[..., :kv_lora_rank])
+
+
 class MLA(nn.Module):
     """Multi-head Latent Attention. K and V come from one low-rank latent plus a shared rope key."""
 
@@ -148,6 +179,34 @@ class MLA(nn.Module):
             out = F.scaled_dot_product_attention(q, k, v.transpose(1, 2), is_causal=True, scale=self.softmax_scale)
         return self.o_proj(out.transpose(1, 2).flatten(2))  # [B,H,T,Dv] -> [B,T,H*Dv] -> [B,T,D]
 
+
+    def forward_cached(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, batch: CacheBatch,
+                       cache: torch.Tensor) -> torch.Tensor:
+        """Absorbed-form attention for N new tokens [N, D]: write their latents into `cache` [P, C+R], attend, project."""
+        N, H, C = x.shape[0], self.n_heads, self.kv_lora_rank
+        q_nope, q_rope = self.project_q(x).split([self.nope_dim, self.rope_dim], dim=-1)  # [N,H,Dn], [N,H,R]
+        q_rope = apply_rope(q_rope, cos.unsqueeze(1), sin.unsqueeze(1))
+        latent, k_rope = self.project_latent(x, cos, sin)  # [N,C], [N,R]
+        cache[batch.slot_mapping] = torch.cat([latent, k_rope], dim=-1).to(cache.dtype)
+        w_kv = self.kv_b_proj.weight.view(H, self.nope_dim + self.v_dim, C)
+        w_uk, w_uv = w_kv[:, :self.nope_dim], w_kv[:, self.nope_dim:]  # [H,Dn,C], [H,Dv,C]
+        q_latent = torch.bmm(q_nope.transpose(0, 1), w_uk).transpose(0, 1)  # [N,H,C]: W_UK absorbed into q
+        q = torch.cat([q_latent, q_rope], dim=-1).to(cache.dtype)  # [N,H,C+R]
+        out_latent = q.new_empty(N, H, C)
+        if batch.decode_slots is not None:
+            q_dec = q if batch.all_decode else q[batch.decode_rows]
+            o = absorbed_attention(q_dec, cache[batch.decode_slots], batch.decode_mask, self.softmax_scale, C)
+            if batch.all_decode:
+                out_latent = o
+            else:
+                out_latent[batch.decode_rows] = o
+        for rows, slots, mask in batch.prefills:
+            n = rows.stop - rows.start
+            o = absorbed_attention(q[rows].reshape(1, n * H, -1), cache[slots].unsqueeze(0),
+                                   mask.expand(n, H, -1).reshape(1, n * H, -1), self.softmax_scale, C)
+            out_latent[rows] = o.view(n, H, C)
+        out = torch.bmm(out_latent.to(w_uv.dtype).transpose(0, 1), w_uv.transpose(1, 2))  # [H,N,Dv]: W_UV absorbed
+        return self.o_proj(out.transpose(0, 1).flatten(1))
 
     def attend_tracking_max_logits(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Causal attention [B,H,T,*] with the logits materialised; records max over batch and positions per head."""
@@ -277,8 +336,13 @@ class DecoderLayer(nn.Module):
         self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.mlp = MoE(config) if config.is_moe_layer(layer_idx) else MLP(config.hidden_size, config.intermediate_size)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin)
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                batch: CacheBatch | None = None, cache: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.input_layernorm(x)
+        if batch is None:
+            x = x + self.self_attn(h, cos, sin)
+        else:
+            x = x + self.self_attn.forward_cached(h, cos, sin, batch, cache)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -302,6 +366,15 @@ class Transformer(nn.Module):
             x = layer(x, cos, sin)
         return self.norm(x)
 
+    def forward_cached(self, input_ids: torch.Tensor, positions: torch.Tensor, batch: CacheBatch,
+                       kv_cache: torch.Tensor) -> torch.Tensor:
+        """N new tokens [N] at `positions` [N] through the paged cache kv_cache [layers, P, C+R] -> [N, D]."""
+        cos, sin = self.rotary_emb(positions)  # [N, R/2]
+        x = self.embed_tokens(input_ids)
+        for layer, cache in zip(self.layers, kv_cache):
+            x = layer(x, cos, sin, batch, cache)
+        return x
+
 
 class CausalLM(nn.Module):
     """The K2 causal language model: `model(input_ids)` [B, T] -> float logits [B, T, V]."""
@@ -316,6 +389,13 @@ class CausalLM(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
         return self.lm_head(self.model(input_ids, positions)).float()
+
+    @torch.inference_mode()
+    def forward_cached(self, input_ids: torch.Tensor, positions: torch.Tensor, batch: CacheBatch,
+                       kv_cache: torch.Tensor) -> torch.Tensor:
+        """Cached inference step: float logits [S', V] for the rows in batch.logits_rows only."""
+        hidden = self.model.forward_cached(input_ids, positions, batch, kv_cache)[batch.logits_rows]
+        return self.lm_head(self.model.norm(hidden)).float()
 
 
 # ---- parameter counts -----------------------------------------------------------------------

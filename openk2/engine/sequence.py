@@ -1,0 +1,122 @@
+"""A request's state in the engine: its sampling parameters, tokens, cache blocks and progress."""
+
+from __future__ import annotations
+
+import enum
+import itertools
+from dataclasses import dataclass, field
+
+MAX_STOP_STRINGS = 16
+MAX_STOP_TOKEN_IDS = 64
+MAX_TOP_LOGPROBS = 20
+
+
+@dataclass
+class SamplingParams:
+    """How to pick each next token. temperature 0 means greedy; the other knobs then do nothing."""
+
+    max_tokens: int = 256
+    temperature: float = 1.0
+    top_k: int = 0  # 0: off
+    top_p: float = 1.0
+    min_p: float = 0.0
+    presence_penalty: float = 0.0  # OpenAI semantics: on generated tokens
+    frequency_penalty: float = 0.0
+    repetition_penalty: float = 1.0  # HF/CTRL semantics: on prompt and generated tokens
+    seed: int | None = None
+    stop: list[str] = field(default_factory=list)
+    stop_token_ids: list[int] = field(default_factory=list)
+    ignore_eos: bool = False
+    logprobs: bool = False
+    top_logprobs: int = 0
+
+    def validate(self, vocab_size: int) -> None:
+        """Raise ValueError naming the offending parameter."""
+        if not isinstance(self.max_tokens, int) or self.max_tokens < 1:
+            raise ValueError(f"max_tokens must be a positive integer, got {self.max_tokens!r}")
+        if not self.temperature >= 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature!r}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p!r}")
+        if not 0 <= self.min_p <= 1:
+            raise ValueError(f"min_p must be in [0, 1], got {self.min_p!r}")
+        if not isinstance(self.top_k, int) or self.top_k < 0:
+            raise ValueError(f"top_k must be a non-negative integer, got {self.top_k!r}")
+        for name in ("presence_penalty", "frequency_penalty"):
+            if not -2 <= getattr(self, name) <= 2:
+                raise ValueError(f"{name} must be in [-2, 2], got {getattr(self, name)!r}")
+        if not self.repetition_penalty > 0:
+            raise ValueError(f"repetition_penalty must be > 0, got {self.repetition_penalty!r}")
+        if len(self.stop) > MAX_STOP_STRINGS:
+            raise ValueError(f"stop may hold at most {MAX_STOP_STRINGS} strings, got {len(self.stop)}")
+        if any(not isinstance(s, str) or not s for s in self.stop):
+            raise ValueError("stop strings must be non-empty strings")
+        if len(self.stop_token_ids) > MAX_STOP_TOKEN_IDS:
+            raise ValueError(f"stop_token_ids may hold at most {MAX_STOP_TOKEN_IDS} ids, got {len(self.stop_token_ids)}")
+        if any(not 0 <= t < vocab_size for t in self.stop_token_ids):
+            raise ValueError(f"stop_token_ids must be token ids in [0, {vocab_size})")
+        if not 0 <= self.top_logprobs <= MAX_TOP_LOGPROBS:
+            raise ValueError(f"top_logprobs must be in [0, {MAX_TOP_LOGPROBS}], got {self.top_logprobs!r}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+
+class Status(enum.Enum):
+    WAITING = "waiting"  # queued, holds no cache blocks
+    RUNNING = "running"  # holds blocks; prefilling its prompt in chunks or decoding
+    FINISHED = "finished"
+
+
+@dataclass
+class TokenEvent:
+    """One step's output for one request: a new token (or none, when the request ends without one)."""
+
+    request_id: str
+    token_id: int | None
+    text: str = ""  # text delta ("" without a tokenizer, or while a stop string may still match)
+    logprob: float | None = None
+    top_logprobs: list[tuple[int, float]] | None = None
+    finish_reason: str | None = None  # "stop", "length", "cancelled" or None while running
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens served from the prefix cache
+
+
+_ids = itertools.count()
+
+
+class Sequence:
+    """Token ids (prompt then output), how many of them sit in the cache, and the blocks holding them."""
+
+    def __init__(self, prompt_ids: list[int], params: SamplingParams, request_id: str | None = None):
+        self.request_id = request_id if request_id is not None else f"req-{next(_ids)}"
+        self.token_ids = list(prompt_ids)
+        self.num_prompt_tokens = len(prompt_ids)
+        self.params = params
+        self.status = Status.WAITING
+        self.block_table: list[int] = []
+        self.block_hashes: list[int] = []  # chained content hash of each full, computed block
+        self.num_computed = 0  # tokens whose latents are in the cache
+        self.num_cached_prompt = 0  # of those, taken from the prefix cache at admission
+        self.finish_reason: str | None = None
+        self.generator = None  # torch.Generator for seeded sampling, made by the sampler
+        self.decoder = None  # incremental detokeniser, when the engine has a tokenizer
+        self.text = ""  # generated text so far (with a tokenizer)
+        self.emitted_chars = 0  # how much of self.text has gone out in events
+
+    def __len__(self) -> int:
+        return len(self.token_ids)
+
+    @property
+    def output_ids(self) -> list[int]:
+        return self.token_ids[self.num_prompt_tokens:]
+
+    @property
+    def num_output_tokens(self) -> int:
+        return len(self.token_ids) - self.num_prompt_tokens
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status is Status.FINISHED
