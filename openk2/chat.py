@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 IM_USER, IM_ASSISTANT, IM_SYSTEM = "<|im_user|>", "<|im_assistant|>", "<|im_system|>"
 IM_MIDDLE, IM_END = "<|im_middle|>", "<|im_end|>"
 TOOL_CALLS_BEGIN, TOOL_CALLS_END = "<|tool_calls_section_begin|>", "<|tool_calls_section_end|>"
-TOOL_CALL_BEGIN, TOOL_CALL_ARGUMENT_BEGIN, TOOL_CALL_END = "<|tool_call_begin|>", "<|tool_call_argument_begin|>", "<|tool_call_end|>"
+TOOL_CALL_BEGIN, TOOL_CALL_ARGUMENT_BEGIN = "<|tool_call_begin|>", "<|tool_call_argument_begin|>"
+TOOL_CALL_END = "<|tool_call_end|>"
 
 DEFAULT_SYSTEM_PROMPT = "You are Kimi, an AI assistant created by Moonshot AI."
 ROLE_MARKERS = {"system": IM_SYSTEM, "user": IM_USER, "assistant": IM_ASSISTANT, "tool": IM_SYSTEM}
@@ -49,13 +50,14 @@ def content_text(content: str | list | None) -> str:
     if isinstance(content, str):
         return content
     if not isinstance(content, list):
-        raise ValueError(f"message content must be a string, a list of parts or null, got {type(content).__name__}")
+        raise ValueError(f"content must be a string, a list of parts or null, not {type(content).__name__}")
     texts = []
     for part in content:
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind in ("image", "image_url", "input_image") or (isinstance(part, dict) and ("image" in part or "image_url" in part)):
+        if not isinstance(part, dict):
+            raise ValueError(f"content parts must be objects, got {part!r:.100}")
+        if part.get("type") in ("image", "image_url", "input_image") or "image" in part or "image_url" in part:
             raise ValueError("image content parts are not supported yet (text-only model)")
-        if kind != "text" or not isinstance(part.get("text"), str):
+        if part.get("type") != "text" or not isinstance(part.get("text"), str):
             raise ValueError(f"unsupported content part: {part!r:.100}")
         texts.append(part["text"])
     return "".join(texts)
@@ -112,6 +114,7 @@ def _function(call: dict) -> dict:
 
 
 def _turn(marker: str, name: str, index: int) -> list[Segment]:
+    """A turn's header: `<|im_x|>name<|im_middle|>`."""
     return [Segment(marker, True, index, True), Segment(name, False, index, True), Segment(IM_MIDDLE, True, index, True)]
 
 
@@ -120,7 +123,8 @@ def _message_body(message: dict, index: int) -> list[Segment]:
     if role == "tool":
         if not isinstance(message.get("tool_call_id"), str):
             raise ValueError(f"tool message {index} needs a tool_call_id")
-        return [Segment(f"## Return of {message['tool_call_id']}\n{content_text(message.get('content'))}", False, index)]
+        result = content_text(message.get("content"))
+        return [Segment(f"## Return of {message['tool_call_id']}\n{result}", False, index)]
     body = [Segment(content_text(message.get("content")), False, index)]
     if role == "assistant" and message.get("tool_calls"):
         body.append(Segment(TOOL_CALLS_BEGIN, True, index))
@@ -138,7 +142,10 @@ def _message_body(message: dict, index: int) -> list[Segment]:
 
 
 def render_segments(
-    messages: list[dict], tools: list[dict] | None = None, add_generation_prompt: bool = True, normalize_ids: bool = True
+    messages: list[dict],
+    tools: list[dict] | None = None,
+    add_generation_prompt: bool = True,
+    normalize_ids: bool = True,
 ) -> list[Segment]:
     """Render a conversation as K2's template does, as a list of special tokens and text.
 
@@ -154,7 +161,7 @@ def render_segments(
         raise ValueError("messages must be a list of message objects")
     for index, message in enumerate(messages):
         if message.get("role") not in ROLE_MARKERS:
-            raise ValueError(f"message {index}: role must be one of {sorted(ROLE_MARKERS)}, got {message.get('role')!r}")
+            raise ValueError(f"message {index}: role must be one of {sorted(ROLE_MARKERS)}, not {message.get('role')!r}")
     if normalize_ids:
         messages = normalize_tool_call_ids(messages)
     segments: list[Segment] = []
@@ -164,14 +171,21 @@ def render_segments(
     if not messages or messages[0]["role"] != "system":
         segments += [*_turn(IM_SYSTEM, "system", -1), Segment(DEFAULT_SYSTEM_PROMPT, False, -1), Segment(IM_END, True, -1)]
     for index, message in enumerate(messages):
-        name = message.get("name") or message["role"]
-        segments += [*_turn(ROLE_MARKERS[message["role"]], str(name), index), *_message_body(message, index), Segment(IM_END, True, index)]
+        name = str(message.get("name") or message["role"])
+        segments += _turn(ROLE_MARKERS[message["role"]], name, index)
+        segments += _message_body(message, index)
+        segments.append(Segment(IM_END, True, index))
     if add_generation_prompt:
         segments += _turn(IM_ASSISTANT, "assistant", -1)
     return [s for s in segments if s.text]
 
 
-def render_prompt(messages: list[dict], tools: list[dict] | None = None, add_generation_prompt: bool = True, normalize_ids: bool = True) -> str:
+def render_prompt(
+    messages: list[dict],
+    tools: list[dict] | None = None,
+    add_generation_prompt: bool = True,
+    normalize_ids: bool = True,
+) -> str:
     """The prompt as text, exactly as K2's chat template renders it."""
     return "".join(s.text for s in render_segments(messages, tools, add_generation_prompt, normalize_ids))
 
@@ -195,7 +209,11 @@ def encode_segments(tokenizer: Tokenizer, segments: list[Segment]) -> list[int]:
 
 
 def encode_prompt(
-    tokenizer: Tokenizer, messages: list[dict], tools: list[dict] | None = None, add_generation_prompt: bool = True, normalize_ids: bool = True
+    tokenizer: Tokenizer,
+    messages: list[dict],
+    tools: list[dict] | None = None,
+    add_generation_prompt: bool = True,
+    normalize_ids: bool = True,
 ) -> list[int]:
     """The prompt as token ids for the model."""
     return encode_segments(tokenizer, render_segments(messages, tools, add_generation_prompt, normalize_ids))

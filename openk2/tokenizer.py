@@ -57,7 +57,8 @@ K2_SPECIAL_TOKENS: dict[int, tuple[str, bool]] = {
 
 # tokenizer_config.json's `additional_special_tokens` in K2 (tokenization_kimi.py's default list).
 K2_ADDITIONAL_SPECIAL_TOKENS = [
-    "<|im_end|>", "<|im_user|>", "<|im_assistant|>", "<|start_header_id|>", "<|end_header_id|>", "[EOT]", "<|im_system|>", "<|im_middle|>",
+    "<|im_end|>", "<|im_user|>", "<|im_assistant|>", "<|start_header_id|>",
+    "<|end_header_id|>", "[EOT]", "<|im_system|>", "<|im_middle|>",
 ]
 
 # K2 hands tiktoken at most 400k characters at a time, and cuts runs of whitespace or of
@@ -84,14 +85,15 @@ def read_tiktoken_model(path: Path) -> dict[bytes, int]:
 
 def write_tiktoken_model(path: Path, ranks: dict[bytes, int]) -> None:
     """Write BPE ranks in the tiktoken format, sorted by rank."""
-    lines = (f"{base64.b64encode(token).decode()} {rank}\n" for token, rank in sorted(ranks.items(), key=lambda kv: kv[1]))
+    lines = [f"{base64.b64encode(token).decode()} {rank}\n" for token, rank in sorted(ranks.items(), key=lambda kv: kv[1])]
     path.write_text("".join(lines), encoding="ascii")
 
 
 def k2_special_tokens(n_bpe: int) -> dict[str, int]:
     """K2's 256 special-token names and ids for a vocabulary with `n_bpe` BPE ranks."""
-    named = {offset: name for offset, (name, _) in K2_SPECIAL_TOKENS.items()}
-    return {named.get(offset, f"<|reserved_token_{n_bpe + offset}|>"): n_bpe + offset for offset in range(NUM_SPECIAL_SLOTS)}
+    names = {n_bpe + offset: f"<|reserved_token_{n_bpe + offset}|>" for offset in range(NUM_SPECIAL_SLOTS)}
+    names |= {n_bpe + offset: name for offset, (name, _) in K2_SPECIAL_TOKENS.items()}
+    return {name: i for i, name in names.items()}
 
 
 def _split_like_k2(text: str) -> Iterator[str]:
@@ -120,7 +122,9 @@ class Tokenizer:
     text, turns `<|im_end|>` and friends into their ids.
     """
 
-    def __init__(self, ranks: dict[bytes, int], special_tokens: dict[str, int], skip_on_decode: set[int] | None = None):
+    def __init__(
+        self, ranks: dict[bytes, int], special_tokens: dict[str, int], skip_on_decode: set[int] | None = None
+    ):
         self.n_bpe = len(ranks)
         if sorted(ranks.values()) != list(range(self.n_bpe)):
             raise ValueError("BPE ranks must be exactly 0..n-1")
@@ -130,7 +134,9 @@ class Tokenizer:
         self.special_names = {i: name for name, i in special_tokens.items()}
         # Ids dropped by decode(skip_special_tokens=True): HF's `special: true` tokens.
         self.skip_on_decode = set(special_tokens.values()) if skip_on_decode is None else set(skip_on_decode)
-        self._encoding = tiktoken.Encoding(name="k2", pat_str=K2_PATTERN, mergeable_ranks=ranks, special_tokens=self.special_tokens)
+        self._encoding = tiktoken.Encoding(
+            name="k2", pat_str=K2_PATTERN, mergeable_ranks=ranks, special_tokens=self.special_tokens
+        )
 
     # ---- loading and saving the K2 checkpoint format ------------------------------------------
 
@@ -153,7 +159,8 @@ class Tokenizer:
         for token_id, entry in declared.items():
             token_id = int(token_id)
             if token_id not in by_id:
-                raise ValueError(f"{config_path}: special token id {token_id} outside {n_bpe}..{n_bpe + NUM_SPECIAL_SLOTS - 1}")
+                last = n_bpe + NUM_SPECIAL_SLOTS - 1
+                raise ValueError(f"{config_path}: special token id {token_id} outside {n_bpe}..{last}")
             by_id[token_id] = entry["content"]
             if not entry.get("special", True):
                 skip_on_decode.discard(token_id)
@@ -168,11 +175,13 @@ class Tokenizer:
         out_dir.mkdir(parents=True, exist_ok=True)
         ranks = {self._encoding.decode_single_token_bytes(i): i for i in range(self.n_bpe)}
         write_tiktoken_model(out_dir / "tiktoken.model", ranks)
-        (out_dir / "tokenizer_config.json").write_text(json.dumps(self._tokenizer_config(), indent=2, ensure_ascii=False) + "\n")
+        config = json.dumps(self._tokenizer_config(), indent=2, ensure_ascii=False)
+        (out_dir / "tokenizer_config.json").write_text(config + "\n")
         (out_dir / "special_tokens_map.json").write_text(json.dumps(self._special_tokens_map(), indent=2) + "\n")
 
     def _named_special_tokens(self) -> dict[int, str]:
-        return {i: name for i, name in sorted(self.special_names.items()) if not name.startswith("<|reserved_token_")}
+        named = sorted(self.special_names.items())
+        return {i: name for i, name in named if not name.startswith("<|reserved_token_")}
 
     def _tokenizer_config(self) -> dict:
         # K2's keys, minus `auto_map`/`tokenizer_class` (they name Moonshot's tokenization_kimi.py,
@@ -180,20 +189,22 @@ class Tokenizer:
         entry = dict(lstrip=False, normalized=False, rstrip=False, single_word=False)
         return {
             "added_tokens_decoder": {
-                str(i): {"content": name, **entry, "special": i in self.skip_on_decode} for i, name in self._named_special_tokens().items()
+                str(i): {"content": name, **entry, "special": i in self.skip_on_decode}
+                for i, name in self._named_special_tokens().items()
             },
-            "additional_special_tokens": [name for name in K2_ADDITIONAL_SPECIAL_TOKENS if name in self.special_tokens],
+            "additional_special_tokens": [n for n in K2_ADDITIONAL_SPECIAL_TOKENS if n in self.special_tokens],
             "bos_token": "[BOS]",
             "clean_up_tokenization_spaces": False,
             "eos_token": "[EOS]",
-            "model_max_length": 1_000_000_000_000_000_019_884_624_838_656,
+            "model_max_length": 1_000_000_000_000_000_019_884_624_838_656,  # HF's "no limit", as in K2
             "pad_token": "[PAD]",
             "unk_token": "[UNK]",
         }
 
     def _special_tokens_map(self) -> dict:
         config = self._tokenizer_config()
-        return {key: config[key] for key in ("additional_special_tokens", "bos_token", "eos_token", "pad_token", "unk_token")}
+        keys = ("additional_special_tokens", "bos_token", "eos_token", "pad_token", "unk_token")
+        return {key: config[key] for key in keys}
 
     # ---- ids ----------------------------------------------------------------------------------
 
@@ -236,7 +247,8 @@ class Tokenizer:
     def encode_batch(self, texts: list[str], num_threads: int = 8) -> list[list[int]]:
         """`encode` for many texts, in parallel threads."""
         pieces = [list(_split_like_k2(text)) for text in texts]
-        encoded = iter(self._encoding.encode_ordinary_batch([p for text in pieces for p in text], num_threads=num_threads))
+        flat = [piece for text in pieces for piece in text]
+        encoded = iter(self._encoding.encode_ordinary_batch(flat, num_threads=num_threads))
         return [[t for _ in text for t in next(encoded)] for text in pieces]
 
     def encode_with_specials(self, text: str) -> list[int]:
@@ -245,8 +257,9 @@ class Tokenizer:
 
     def decode_bytes(self, ids: Iterable[int], skip_special_tokens: bool = False) -> bytes:
         ids = list(ids)
-        if any(not 0 <= i < self.vocab_size for i in ids):
-            raise ValueError(f"token id outside 0..{self.vocab_size - 1}: {[i for i in ids if not 0 <= i < self.vocab_size][:5]}")
+        unknown = [i for i in ids if not 0 <= i < self.vocab_size]
+        if unknown:
+            raise ValueError(f"token ids outside 0..{self.vocab_size - 1}: {unknown[:5]}")
         if skip_special_tokens:
             ids = [i for i in ids if i not in self.skip_on_decode]
         return self._encoding.decode_bytes(ids)
@@ -288,7 +301,7 @@ class StreamDecoder:
 
 def _byte_level_alphabet() -> dict[str, int]:
     """GPT-2's byte-to-printable-character map, which `tokenizers`' ByteLevel uses, inverted."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    printable = {*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)}
     chars, extra = {}, 0
     for byte in range(256):
         if byte in printable:
@@ -315,16 +328,20 @@ def train_hf_bpe(texts: Iterable[str], vocab_size: int):
 
     n_bpe = vocab_size - NUM_SPECIAL_SLOTS
     if n_bpe < 256:
-        raise ValueError(f"vocab_size must be at least {256 + NUM_SPECIAL_SLOTS} (256 bytes + {NUM_SPECIAL_SLOTS} special slots), got {vocab_size}")
+        minimum = 256 + NUM_SPECIAL_SLOTS
+        raise ValueError(f"vocab_size must be at least {minimum} (256 bytes + {NUM_SPECIAL_SLOTS} special slots)")
     hf = HFTokenizer(models.BPE())
-    hf.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Split(Regex(K2_PATTERN), behavior="isolated"), pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]
-    )
+    hf.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(K2_PATTERN), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
     hf.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=n_bpe, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    trainer = trainers.BpeTrainer(vocab_size=n_bpe, initial_alphabet=alphabet, show_progress=False)
     hf.train_from_iterator(texts, trainer)
     if hf.get_vocab_size() != n_bpe:
-        raise ValueError(f"the corpus supports {hf.get_vocab_size()} BPE tokens, not the {n_bpe} asked for; give it more text")
+        got = hf.get_vocab_size()
+        raise ValueError(f"the corpus supports {got} BPE tokens, not the {n_bpe} asked for; give it more text")
     return hf
 
 
@@ -332,9 +349,9 @@ def tokenizer_from_hf_bpe(hf) -> Tokenizer:
     """Export a byte-level `tokenizers` BPE as tiktoken ranks + K2's special slots.
 
     Ranks are the 256 single bytes, then every merged token in merge order. tiktoken merges the
-    adjacent pair whose concatenation has the lowest rank, so it follows the same merge order;
-    it differs from `tokenizers` only where a token is reachable by two different pair splits
-    (rare: see tests/test_tokenizer.py for the measured agreement).
+    adjacent pair whose concatenation has the lowest rank, so it follows the same merge order.
+    (It could differ where one token is reachable by two different pair splits; on held-out
+    text the tokens are identical, see tests/test_tokenizer.py and bench/tokenizer.py.)
     """
     alphabet = _byte_level_alphabet()
     ranks = {bytes([byte]): byte for byte in range(256)}
@@ -345,8 +362,8 @@ def tokenizer_from_hf_bpe(hf) -> Tokenizer:
 
 
 def _k2_skip_on_decode(n_bpe: int) -> set[int]:
-    named_not_special = {n_bpe + offset for offset, (_, special) in K2_SPECIAL_TOKENS.items() if not special}
-    return set(range(n_bpe, n_bpe + NUM_SPECIAL_SLOTS)) - named_not_special
+    kept = {n_bpe + offset for offset, (_, special) in K2_SPECIAL_TOKENS.items() if not special}
+    return set(range(n_bpe, n_bpe + NUM_SPECIAL_SLOTS)) - kept
 
 
 def stdlib_corpus_files() -> list[Path]:
@@ -357,7 +374,7 @@ def stdlib_corpus_files() -> list[Path]:
 
 
 def default_corpus(part: int = 0, parts: int = 3) -> list[str]:
-    """Every `parts`-th stdlib file starting at `part`: about 4 MB. Part 0 trains, others are held out."""
+    """Every `parts`-th stdlib file from `part` on: about 4 MB. Part 0 trains; the others are held out."""
     return [p.read_text(encoding="utf-8", errors="replace") for p in stdlib_corpus_files()[part::parts]]
 
 
