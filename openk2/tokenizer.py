@@ -375,7 +375,11 @@ def stdlib_corpus_files() -> list[Path]:
 
 def default_corpus(part: int = 0, parts: int = 3) -> list[str]:
     """Every `parts`-th stdlib file from `part` on: about 4 MB. Part 0 trains; the others are held out."""
-    return [p.read_text(encoding="utf-8", errors="replace") for p in stdlib_corpus_files()[part::parts]]
+    files = stdlib_corpus_files()
+    if len(files) < 100:
+        # Some slimmed-down Pythons ship the standard library as bytecode or in a zip.
+        raise ValueError(f"Python's standard-library source (.py files) was not found under {sysconfig.get_paths()['stdlib']}")
+    return [p.read_text(encoding="utf-8", errors="replace") for p in files[part::parts]]
 
 
 def write_default_tokenizer(out_dir: Path, vocab_size: int) -> None:
