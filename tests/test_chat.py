@@ -14,6 +14,11 @@ Where the expected bytes come from:
   Kimi K2 tool-calling write-up that renders the HF template byte for byte (found through the code
   search; its rendering agrees with the template sources above).
 - Special-token ids: tests/test_tokenizer.py::test_real_k2_ids.
+
+Not settled by those sources (the HF file itself was not reachable): one llama.cpp copy of the
+Instruct template ends the injected default system turn with an extra "\\n" where the others do
+not, and Moonshot's newer tokenizer code (Kimi-Linear, K2-Thinking) sorts tool-declaration keys
+before rendering. We follow the majority: no "\\n", keys in the caller's order.
 """
 
 import pytest
