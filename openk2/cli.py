@@ -126,6 +126,7 @@ def init(
     seed: Annotated[int, typer.Option(help="random seed (same seed, same weights)")] = 0,
     dtype: Annotated[str, typer.Option(help="float32, bfloat16 or float16")] = "bfloat16",
     force: Annotated[bool, typer.Option(help="overwrite an existing checkpoint in OUT")] = False,
+    tokenizer: Annotated[bool, typer.Option(help="also train and write a tokenizer (stdlib corpus, ~1 s)")] = True,
 ) -> None:
     """Write a random-weight checkpoint in the Hugging Face layout (until trained weights ship)."""
     import torch
@@ -172,6 +173,85 @@ def init(
         task = progress.add_task(str(out), total=nbytes)
         write_checkpoint(out, model_config, random_tensors(progress, task), torch_dtype)
     console.print(f"wrote a random-weight {preset or config} checkpoint ({human_bytes(nbytes)}, {dtype}) to {out}")
+    if tokenizer:
+        write_tokenizer_for(model_config, out)
+
+
+# A tokenizer trained offline needs >= 256 merges beyond the bytes, and a few MB of stdlib source
+# cannot support K2-sized vocabularies: those checkpoints should get K2's own tokenizer files.
+TRAINABLE_VOCAB = (768, 65_536)
+
+
+def write_tokenizer_for(model_config, out: Path) -> None:
+    from .tokenizer import NUM_SPECIAL_SLOTS, write_default_tokenizer
+
+    low, high = TRAINABLE_VOCAB
+    if not low <= model_config.vocab_size <= high:
+        console.print(f"no tokenizer written: a vocab of {model_config.vocab_size} is outside what openk2 trains offline "
+                      f"({low}-{high}); copy K2's tiktoken.model and tokenizer_config.json into {out} to chat with it")
+        return
+    write_default_tokenizer(out, model_config.vocab_size)
+    console.print(f"wrote a {model_config.vocab_size - NUM_SPECIAL_SLOTS}-token BPE tokenizer (+ K2's "
+                  f"{NUM_SPECIAL_SLOTS} special tokens), trained on Python's standard library, to {out}")
+
+
+def sampling_options(max_tokens: int, temperature: float, top_p: float, seed: int | None):
+    from .engine import SamplingParams
+
+    return SamplingParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed)
+
+
+ModelOption = Annotated[Path, typer.Option("--model", "-m", help="checkpoint directory (weights + tokenizer)")]
+MaxTokensOption = Annotated[int, typer.Option(help="most tokens to generate per reply")]
+TemperatureOption = Annotated[float, typer.Option(help="0 is greedy; 0.6 is K2's recommendation")]
+TopPOption = Annotated[float, typer.Option(help="nucleus sampling mass")]
+SeedOption = Annotated[int | None, typer.Option(help="seed for reproducible sampling")]
+SystemOption = Annotated[str | None, typer.Option(help="system prompt (default: K2's)")]
+DtypeOption = Annotated[str, typer.Option(help="weights dtype: bfloat16, float32 or float16")]
+CacheOption = Annotated[int, typer.Option(help="KV cache memory budget in MiB")]
+
+
+@app.command()
+@user_errors
+def generate(
+    prompt: Annotated[str, typer.Argument(help="the user message (or raw text with --raw)")],
+    model: ModelOption,
+    max_tokens: MaxTokensOption = 256,
+    temperature: TemperatureOption = 0.6,
+    top_p: TopPOption = 1.0,
+    seed: SeedOption = None,
+    system: SystemOption = None,
+    raw: Annotated[bool, typer.Option(help="continue the text as is, without the chat template")] = False,
+    dtype: DtypeOption = "bfloat16",
+    cache_mib: CacheOption = 1024,
+) -> None:
+    """Generate one reply, streamed to the terminal."""
+    from .terminal import generate_once, load_engine
+
+    params = sampling_options(max_tokens, temperature, top_p, seed)
+    engine = load_engine(model, parse_dtype(dtype), cache_mib * 1024**2)
+    generate_once(engine, prompt, params, system, raw)
+
+
+@app.command()
+@user_errors
+def chat(
+    model: ModelOption,
+    max_tokens: MaxTokensOption = 1024,
+    temperature: TemperatureOption = 0.6,
+    top_p: TopPOption = 1.0,
+    seed: SeedOption = None,
+    system: SystemOption = None,
+    dtype: DtypeOption = "bfloat16",
+    cache_mib: CacheOption = 1024,
+) -> None:
+    """Interactive chat with streaming output, in K2's chat template."""
+    from .terminal import chat_loop, load_engine
+
+    params = sampling_options(max_tokens, temperature, top_p, seed)
+    params.validate(vocab_size=1 << 31)
+    engine = load_engine(model, parse_dtype(dtype), cache_mib * 1024**2)
+    chat_loop(engine, params, system)
 
 
 def main() -> None:

@@ -68,7 +68,13 @@ class LLMEngine:
             from ..tokenizer import Tokenizer
 
             tokenizer = Tokenizer.from_dir(path)
-        return cls(load_model(path, dtype=dtype), tokenizer, config)
+        engine = cls(load_model(path, dtype=dtype), tokenizer, config)
+        engine.warmup()
+        return engine
+
+    def warmup(self) -> None:
+        """Run a tiny request so that one-time kernel and thread-pool start-up is not billed to the first user."""
+        self.generate([[0] * 3], SamplingParams(max_tokens=2, temperature=0, ignore_eos=True))
 
     @property
     def max_context(self) -> int:

@@ -1,0 +1,158 @@
+"""Decode and prefill speed of openk2's engine vs transformers on one K2-architecture checkpoint, in one run.
+
+    .venv/bin/python bench/decode.py [--tokens 128] [--quick]
+
+Builds (once, cached under bench/.cache) a random bf16 checkpoint: hidden 1024, 12 layers, 64 routed
+experts top-6 + 2 shared, expert width 352, kv_lora_rank 256, no q compression, vocab 32000 (~0.9B
+total, ~0.18B read per token). Prints single-stream decode tokens/s for both and their ratio, the
+memory-bandwidth ceiling and openk2's fraction of it, aggregate tokens/s at 1/4/16 streams, and
+prefill tokens/s for a 1024-token prompt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+from openk2.checkpoint import FLOAT32_KEYS, load_model, write_checkpoint
+from openk2.config import ModelConfig
+from openk2.engine import EngineConfig, LLMEngine, SamplingParams
+from openk2.model import CausalLM, MoE
+
+BENCH_CONFIG = dict(
+    model_type="deepseek_v3", vocab_size=32000, hidden_size=1024, intermediate_size=2816, moe_intermediate_size=352,
+    num_hidden_layers=12, num_attention_heads=16, q_lora_rank=None, kv_lora_rank=256, qk_nope_head_dim=64,
+    qk_rope_head_dim=32, v_head_dim=64, n_routed_experts=64, num_experts_per_tok=6, n_shared_experts=2,
+    first_k_dense_replace=1, routed_scaling_factor=2.5, max_position_embeddings=4096, rope_theta=50000.0,
+    eos_token_id=None, bos_token_id=None,
+)
+CACHE_DIR = Path(__file__).parent / ".cache" / "decode-bench-ckpt"
+
+
+def build_checkpoint(path: Path) -> ModelConfig:
+    config = ModelConfig(**BENCH_CONFIG)
+    if (path / "config.json").exists():
+        return config
+    with torch.device("meta"):
+        shapes = {name: t.shape for name, t in CausalLM(config).state_dict().items()}
+    generator = torch.Generator().manual_seed(0)
+
+    def tensors():
+        for name, shape in shapes.items():
+            if name.endswith("norm.weight"):
+                yield name, torch.ones(shape, dtype=torch.bfloat16)
+            elif name.endswith("e_score_correction_bias"):
+                yield name, torch.zeros(shape)
+            else:
+                t = torch.empty(shape).normal_(0, 0.02, generator=generator)
+                yield name, t if FLOAT32_KEYS.search(name) else t.to(torch.bfloat16)
+
+    write_checkpoint(path, config, tensors(), torch.bfloat16)
+    return config
+
+
+def active_bytes_per_token(model: CausalLM) -> int:
+    """Weight bytes a decode step must read: everything but the embedding table and unvisited experts."""
+    total = sum(p.numel() * p.element_size() for p in model.parameters())
+    total -= model.model.embed_tokens.weight.numel() * model.model.embed_tokens.weight.element_size()
+    for layer in model.model.layers:
+        if isinstance(layer.mlp, MoE):
+            expert = sum(p.numel() * p.element_size() for p in layer.mlp.experts[0].parameters())
+            total -= expert * (len(layer.mlp.experts) - model.config.num_experts_per_tok)
+    return total
+
+
+def memory_bandwidth() -> float:
+    """Bytes/s of a streaming read of 1 GiB (larger than any cache), best of 5."""
+    data = torch.ones(512 * 1024**2, dtype=torch.bfloat16)
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        data.sum(dtype=torch.float32)
+        best = min(best, time.perf_counter() - start)
+    return data.numel() * data.element_size() / best
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def openk2_decode(engine: LLMEngine, prompt: list[int], tokens: int) -> float:
+    """Decode tokens/s, excluding prefill (time of a 1-token run subtracted)."""
+    one = timed(lambda: engine.generate([prompt], SamplingParams(max_tokens=1, temperature=0, ignore_eos=True)))
+    full = timed(lambda: engine.generate([prompt], SamplingParams(max_tokens=tokens + 1, temperature=0, ignore_eos=True)))
+    return tokens / (full - one)
+
+
+def hf_decode(hf_model, prompt: list[int], tokens: int) -> float:
+    ids = torch.tensor([prompt])
+
+    def run(n):
+        with torch.inference_mode():
+            hf_model.generate(ids, max_new_tokens=n, min_new_tokens=n, do_sample=False, eos_token_id=None, pad_token_id=0)
+
+    one = timed(lambda: run(1))
+    full = timed(lambda: run(tokens + 1))
+    return tokens / (full - one)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=int, default=128, help="decode tokens per measurement")
+    parser.add_argument("--quick", action="store_true", help="skip the transformers measurements")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+
+    config = build_checkpoint(CACHE_DIR)
+    model = load_model(CACHE_DIR, dtype=torch.bfloat16)
+    engine = LLMEngine(model, config=EngineConfig(cache_budget_bytes=512 * 1024**2, max_batch_tokens=1024))
+    prompt = torch.randint(0, config.vocab_size, (32,)).tolist()
+    long_prompt = torch.randint(0, config.vocab_size, (1024,)).tolist()
+    openk2_decode(engine, prompt, 8)  # warm-up
+
+    active = active_bytes_per_token(model)
+    bandwidth = memory_bandwidth()
+    ceiling = bandwidth / active
+    ours = openk2_decode(engine, prompt, args.tokens)
+    print(f"checkpoint: {sum(p.numel() for p in model.parameters()) / 1e9:.2f}B parameters, "
+          f"{active / 1e6:.0f} MB of bf16 weights read per decoded token")
+    print(f"memory read bandwidth: {bandwidth / 1e9:.1f} GB/s -> ceiling {ceiling:.1f} tokens/s")
+    print(f"single-stream decode   openk2 {ours:8.1f} tok/s   ({ours / ceiling:.0%} of the ceiling)")
+
+    if not args.quick:
+        from transformers import AutoModelForCausalLM
+
+        hf_model = AutoModelForCausalLM.from_pretrained(CACHE_DIR, dtype=torch.bfloat16).eval()
+        hf_decode(hf_model, prompt, 4)  # warm-up
+        theirs = hf_decode(hf_model, prompt, args.tokens)
+        print(f"single-stream decode   transformers {theirs:8.1f} tok/s   openk2/transformers = {ours / theirs:.2f}x")
+
+    single = None
+    for streams in (1, 4, 16):
+        prompts = [torch.randint(0, config.vocab_size, (32,)).tolist() for _ in range(streams)]
+        params = SamplingParams(max_tokens=64, temperature=0, ignore_eos=True)
+        elapsed = timed(lambda: engine.generate(prompts, params))
+        rate = streams * 64 / elapsed
+        single = single or rate
+        print(f"aggregate ({streams:2d} streams)   openk2 {rate:8.1f} tok/s   ({rate / single:.2f}x one stream)")
+
+    prefill_params = SamplingParams(max_tokens=1, temperature=0, ignore_eos=True)
+    engine.generate([long_prompt[:64]], prefill_params)  # warm-up
+    ours_prefill = len(long_prompt) / timed(lambda: engine.generate([long_prompt], prefill_params))
+    line = f"prefill (1024 tokens)  openk2 {ours_prefill:8.1f} tok/s"
+    if not args.quick:
+        with torch.inference_mode():
+            ids = torch.tensor([long_prompt])
+            hf_model(ids[:, :64])
+            theirs_prefill = len(long_prompt) / timed(lambda: hf_model(ids, logits_to_keep=1))
+        line += f"   transformers {theirs_prefill:8.1f} tok/s   ratio {ours_prefill / theirs_prefill:.2f}x"
+    print(line)
+
+
+if __name__ == "__main__":
+    main()
