@@ -169,11 +169,18 @@ def load_model(path: str | Path, dtype: torch.dtype = torch.float32, device: str
 
 def save_model(model: CausalLM, path: str | Path, max_shard_bytes: int = 5 * 1024**3) -> None:
     """Write config.json + safetensors (sharded with an index past max_shard_bytes) that transformers loads."""
-    state = {name: t.detach().contiguous() for name, t in model.state_dict().items()}
+    state = {name: _owned(t.detach()) for name, t in model.state_dict().items()}
     if model.config.tie_word_embeddings:
         state.pop("lm_head.weight", None)
     dtype = next(t.dtype for name, t in state.items() if not FLOAT32_KEYS.search(name))
     write_checkpoint(path, model.config, iter(state.items()), dtype, max_shard_bytes)
+
+
+def _owned(t: torch.Tensor) -> torch.Tensor:
+    """safetensors refuses tensors that share storage (e.g. fused gate/up views): give those their own."""
+    if t.untyped_storage().nbytes() != t.numel() * t.element_size():
+        return t.clone()
+    return t.contiguous()
 
 
 def write_checkpoint(

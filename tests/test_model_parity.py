@@ -139,3 +139,20 @@ def test_tracking_max_logits_gives_the_same_output_and_per_head_maxima(tmp_path)
     for m in attention:
         assert m.max_logits.shape == (hf_model.config.num_attention_heads,)
         assert torch.isfinite(m.max_logits).all() and m.max_logits.abs().sum() > 0
+
+
+def test_inference_layout_keeps_logits_and_saves_unchanged(tmp_path):
+    from openk2.model import prepare_for_inference
+
+    hf_model = make_hf_model(seed=14)
+    hf_model.save_pretrained(tmp_path / "hf")
+    ours = load_model(tmp_path / "hf")
+    ids = torch.randint(0, hf_model.config.vocab_size, (2, 15))
+    with torch.no_grad():
+        before = ours(ids)
+        prepare_for_inference(ours)
+        assert all(m.gate_up is not None for m in ours.modules() if hasattr(m, "gate_up"))
+        assert (ours(ids) - before).abs().max() < 1e-5
+    save_model(ours, tmp_path / "fused")  # views of the fused matrices are saved as their own tensors
+    with torch.no_grad():
+        assert (load_model(tmp_path / "fused")(ids) - before).abs().max() < 1e-5

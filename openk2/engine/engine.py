@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from ..model import CausalLM
+from ..model import CausalLM, prepare_for_inference
 from .kv_cache import KVCache
 from .runner import ModelRunner
 from .sampler import sample
@@ -45,7 +45,7 @@ class Completion:
 
 class LLMEngine:
     def __init__(self, model: CausalLM, tokenizer=None, config: EngineConfig | None = None):
-        self.model = model
+        self.model = prepare_for_inference(model)
         self.tokenizer = tokenizer
         self.config = config or EngineConfig()
         param = next(model.parameters())
