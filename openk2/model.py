@@ -113,10 +113,10 @@ class CacheBatch:
 
 
 def absorbed_attention(q: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor, scale: float, kv_lora_rank: int) -> torch.Tensor:
-    """Attention in the latent space: q [S, n*H, C+R] against cached kv [S, L, C+R] -> [S, n*H, C].
+    """Attention in the latent space: q [S, M, C+R] against cached kv [S, L, C+R] -> [S, M, C].
 
-    With W_UK absorbed into q, a key is just the cached (latent, rope key) row and a value is its
-    latent, so nothing is expanded per head: this is why MLA decodes from a 576-number cache.
+    A key is the cached (latent, rope key) row and a value is its latent: this is why MLA
+    decodes from a 576-number cache per token.
     """
     scores = torch.bmm(q, kv.transpose(1, 2)).float() * scale  # [S, n*H, L]
     scores = scores.masked_fill(~mask, float("-inf"))
@@ -148,6 +148,8 @@ class MLA(nn.Module):
         # so the trainer switches this on and the explicit form runs instead.
         self.track_max_logits = False
         self.max_logits: torch.Tensor | None = None  # [H], float32, detached
+        # Prompt chunks attend in whichever form is cheaper ("auto"); tests pin one to check both.
+        self.prefill_form = "auto"
 
     def project_q(self, x: torch.Tensor) -> torch.Tensor:
         """[B, T, D] -> [B, T, H, Dn+R]"""
@@ -180,31 +182,58 @@ class MLA(nn.Module):
 
     def forward_cached(self, x: torch.Tensor, rope: torch.Tensor, batch: CacheBatch,
                        cache: torch.Tensor) -> torch.Tensor:
-        """Absorbed-form attention for N new tokens [N, D]: write their latents into `cache` [P, C+R], attend, project."""
+        """Attention for N new tokens [N, D] through the cache [P, C+R]: write their latents, attend, project."""
         N, H, C = x.shape[0], self.n_heads, self.kv_lora_rank
         q_nope, q_rope = self.project_q(x).split([self.nope_dim, self.rope_dim], dim=-1)  # [N,H,Dn], [N,H,R]
         q_rope = apply_rope(q_rope, rope.unsqueeze(1))
         latent, k_rope = self.project_latent(x, rope)  # [N,C], [N,R]
         cache[batch.slot_mapping] = torch.cat([latent, k_rope], dim=-1).to(cache.dtype)
-        w_kv = self.kv_b_proj.weight.view(H, self.nope_dim + self.v_dim, C)
-        w_uk, w_uv = w_kv[:, :self.nope_dim], w_kv[:, self.nope_dim:]  # [H,Dn,C], [H,Dv,C]
-        q_latent = torch.bmm(q_nope.transpose(0, 1), w_uk).transpose(0, 1)  # [N,H,C]: W_UK absorbed into q
-        q = torch.cat([q_latent, q_rope], dim=-1).to(cache.dtype)  # [N,H,C+R]
-        out_latent = q.new_empty(N, H, C)
+        out = x.new_empty(N, H, self.v_dim)
         if batch.decode_slots is not None:
-            q_dec = q if batch.all_decode else q[batch.decode_rows]
-            o = absorbed_attention(q_dec, cache[batch.decode_slots], batch.decode_mask, self.softmax_scale, C)
-            if batch.all_decode:
-                out_latent = o
-            else:
-                out_latent[batch.decode_rows] = o
+            rows = slice(None) if batch.all_decode else batch.decode_rows
+            out[rows] = self.attend_absorbed(q_nope[rows], q_rope[rows], cache[batch.decode_slots], batch.decode_mask)
         for rows, slots, mask in batch.prefills:
             n = rows.stop - rows.start
-            o = absorbed_attention(q[rows].reshape(1, n * H, -1), cache[slots].unsqueeze(0),
-                                   mask.expand(n, H, -1).reshape(1, n * H, -1), self.softmax_scale, C)
-            out_latent[rows] = o.view(n, H, C)
-        out = torch.bmm(out_latent.to(w_uv.dtype).transpose(0, 1), w_uv.transpose(1, 2))  # [H,N,Dv]: W_UV absorbed
-        return self.o_proj(out.transpose(0, 1).flatten(1))
+            if self.prefill_form == "expanded" or (self.prefill_form == "auto" and self.expanded_is_cheaper(n)):
+                out[rows] = self.attend_expanded(q_nope[rows], q_rope[rows], cache[slots], mask)
+            else:
+                o = self.attend_absorbed(q_nope[rows].reshape(1, n * H, -1), q_rope[rows].reshape(1, n * H, -1),
+                                         cache[slots].unsqueeze(0), mask.expand(n, H, -1).reshape(1, n * H, -1))
+                out[rows] = o.view(n, H, -1)
+        return self.o_proj(out.flatten(1))
+
+    def attend_absorbed(self, q_nope: torch.Tensor, q_rope: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """q [S, M, Dn|R] (M = heads, or n*heads rows of one sequence) against kv [S, L, C+R] -> [S, M, Dv].
+
+        W_UK is absorbed into the query and W_UV into the output, so the cached rows serve as keys
+        and values as they are: nothing is expanded per head.
+        """
+        H, C = self.n_heads, self.kv_lora_rank
+        w_kv = self.kv_b_proj.weight.view(H, self.nope_dim + self.v_dim, C)
+        w_uk, w_uv = w_kv[:, :self.nope_dim], w_kv[:, self.nope_dim:]  # [H,Dn,C], [H,Dv,C]
+        S, M = q_nope.shape[:2]
+        by_head = q_nope.reshape(S * M // H, H, -1).transpose(0, 1)  # [H, S*M/H, Dn]
+        q_latent = torch.bmm(by_head, w_uk).transpose(0, 1).reshape(S, M, C)
+        q = torch.cat([q_latent, q_rope], dim=-1).to(kv.dtype)  # [S, M, C+R]
+        o_latent = absorbed_attention(q, kv, mask, self.softmax_scale, C)  # [S, M, C]
+        o = torch.bmm(o_latent.reshape(S * M // H, H, C).transpose(0, 1).to(w_uv.dtype), w_uv.transpose(1, 2))
+        return o.transpose(0, 1).reshape(S, M, self.v_dim)
+
+    def attend_expanded(self, q_nope: torch.Tensor, q_rope: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """A prompt chunk's n queries [n, H, Dn|R] against its context kv [L, C+R], expanding K and V per head."""
+        L, H = kv.shape[0], self.n_heads
+        latent, k_rope = kv.split([self.kv_lora_rank, self.rope_dim], dim=-1)
+        k_nope, v = self.kv_b_proj(latent.to(self.kv_b_proj.weight.dtype)).view(L, H, -1).split([self.nope_dim, self.v_dim], dim=-1)
+        k = torch.cat([k_nope, k_rope.to(k_nope.dtype).unsqueeze(1).expand(L, H, self.rope_dim)], dim=-1)
+        q = torch.cat([q_nope, q_rope], dim=-1)
+        out = F.scaled_dot_product_attention(q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1),
+                                             attn_mask=mask.squeeze(1), scale=self.softmax_scale)  # [H, n, Dv]
+        return out.transpose(0, 1)
+
+    def expanded_is_cheaper(self, n: int) -> bool:
+        """Per context token and head, expanded costs n*(Dn+R+Dv) + C*(Dn+Dv) multiply-adds, absorbed n*(2C+R)."""
+        C = self.kv_lora_rank
+        return n * (self.nope_dim + self.rope_dim + self.v_dim) + C * (self.nope_dim + self.v_dim) < n * (2 * C + self.rope_dim)
 
     def attend_tracking_max_logits(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Causal attention [B,H,T,*] with the logits materialised; records max over batch and positions per head."""

@@ -49,8 +49,21 @@ def hf_greedy(hf_model, prompt: list[int], n: int) -> list[int]:
     return out[0, len(prompt):].tolist()
 
 
-def test_cached_logits_equal_uncached_logits(model):
-    """Chunked prefill (expanded queries over the cache) and absorbed decode give the training forward's logits."""
+@pytest.fixture
+def prefill_form(model, request):
+    from openk2.model import MLA
+
+    attention = [m for m in model.modules() if isinstance(m, MLA)]
+    for m in attention:
+        m.prefill_form = request.param
+    yield request.param
+    for m in attention:
+        m.prefill_form = "auto"
+
+
+@pytest.mark.parametrize("prefill_form", ["absorbed", "expanded"], indirect=True)
+def test_cached_logits_equal_uncached_logits(model, prefill_form):
+    """Chunked prefill (either attention form) and absorbed decode give the training forward's logits."""
     engine = make_engine(model, max_batch_tokens=7)  # 30-token prompt: 5 chunks, then decodes
     prompt = random_prompts(1, seed=1, low=30, high=30)[0]
     seq = engine.add_request(prompt, SamplingParams(max_tokens=12, **GREEDY))
