@@ -33,7 +33,7 @@ def stream_reply(engine: LLMEngine, prompt_ids: list[int], params: SamplingParam
             for event in engine.step():
                 first_token_at = first_token_at or time.perf_counter()
                 if raw:
-                    out.print(event.text, end="", markup=False, highlight=False, soft_wrap=True)
+                    write_text(out, event.text)
                 else:
                     print_delta(out, parser.feed(event.text))
     except KeyboardInterrupt:
@@ -54,12 +54,18 @@ def print_delta(out: Console, delta: OutputDelta) -> None:
     if delta.reasoning:
         out.print(delta.reasoning, style="dim italic", end="", markup=False, highlight=False, soft_wrap=True)
     if delta.content:
-        out.print(delta.content, end="", markup=False, highlight=False, soft_wrap=True)
+        write_text(out, delta.content)
     for call in delta.tool_calls:
         if call.name:
             out.print(f"\n[tool call {call.id}] {call.name}(", style="cyan", end="", markup=False, highlight=False)
         if call.arguments:
             out.print(call.arguments, style="cyan", end="", markup=False, highlight=False, soft_wrap=True)
+
+
+def write_text(out: Console, text: str) -> None:
+    """Model text goes out byte for byte (rich would drop control characters), so piping it works."""
+    out.file.write(text)
+    out.file.flush()
 
 
 def generate_once(engine: LLMEngine, prompt: str, params: SamplingParams, system: str | None, raw: bool) -> None:

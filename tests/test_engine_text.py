@@ -1,0 +1,89 @@
+"""The engine with a tokenizer: text deltas, stop strings, and the `openk2 generate` / `openk2 chat` commands."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from hf_reference import TINY
+
+from openk2.engine import LLMEngine, SamplingParams
+
+
+@pytest.fixture(scope="module")
+def text_checkpoint(tmp_path_factory):
+    """A tiny random model with a real trained tokenizer (768 BPE tokens + K2's 256 special slots)."""
+    path = tmp_path_factory.mktemp("text_ckpt")
+    config = {**TINY, "model_type": "kimi_k2", "vocab_size": 1024, "bos_token_id": 768, "eos_token_id": 769,
+              "max_position_embeddings": 256}
+    (path / "tiny.json").write_text(json.dumps(config))
+    result = subprocess.run([sys.executable, "-m", "openk2.cli", "init", str(path / "ckpt"), "--config",
+                             str(path / "tiny.json"), "--dtype", "float32"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return path / "ckpt"
+
+
+@pytest.fixture(scope="module")
+def engine(text_checkpoint):
+    return LLMEngine.from_pretrained(text_checkpoint)
+
+
+def run_streaming(engine: LLMEngine, prompt: list[int], params: SamplingParams):
+    seq = engine.add_request(prompt, params)
+    events = []
+    while not seq.is_finished:
+        events += engine.step()
+    return seq, events
+
+
+def test_text_deltas_concatenate_to_the_decoded_output(engine):
+    prompt = engine.tokenizer.encode("def parse(text):\n    return")
+    seq, events = run_streaming(engine, prompt, SamplingParams(max_tokens=40, temperature=0, ignore_eos=True))
+    streamed = "".join(e.text for e in events)
+    assert streamed == seq.text == engine.tokenizer.decode(seq.output_ids, skip_special_tokens=True)
+    assert events[-1].finish_reason == "length"
+
+
+def test_stop_string_cuts_the_text_and_never_leaks(engine):
+    prompt = engine.tokenizer.encode("import os\nimport sys\n")
+    plain = engine.generate([prompt], SamplingParams(max_tokens=60, temperature=0, ignore_eos=True))[0].text
+    stop = next(plain[i:i + 3] for i in range(8, len(plain) - 3) if plain[i:i + 3].strip() and "\ufffd" not in plain[i:i + 3])
+    seq, events = run_streaming(engine, prompt, SamplingParams(max_tokens=60, temperature=0, ignore_eos=True, stop=[stop]))
+    streamed = "".join(e.text for e in events)
+    assert streamed == plain[:plain.index(stop)]
+    assert events[-1].finish_reason == "stop"
+    assert engine.cache.num_free_blocks == engine.cache.num_blocks
+
+
+def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "openk2.cli", *args], capture_output=True, text=True, input=stdin,
+                          timeout=180)
+
+
+def test_generate_command_streams_a_reply(text_checkpoint, engine):
+    result = cli("generate", "-m", str(text_checkpoint), "hello", "--max-tokens", "12", "--temperature", "0",
+                 "--dtype", "float32")
+    assert result.returncode == 0, result.stderr
+    assert "12 tokens" in result.stderr and "finish: length" in result.stderr
+    from openk2.chat import encode_prompt
+
+    expected = engine.generate([encode_prompt(engine.tokenizer, [{"role": "user", "content": "hello"}])],
+                               SamplingParams(max_tokens=12, temperature=0))[0]
+    assert result.stdout == expected.text + "\n"
+
+
+def test_chat_command_keeps_a_conversation(text_checkpoint):
+    result = cli("chat", "-m", str(text_checkpoint), "--max-tokens", "5", "--temperature", "0",
+                 stdin="hi there\n/reset\nsecond question\n/exit\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("5 tokens") == 2 and "conversation cleared" in result.stderr
+
+
+def test_cli_refuses_a_checkpoint_without_tokenizer(tmp_path):
+    from hf_reference import make_hf_model
+
+    make_hf_model().save_pretrained(tmp_path)
+    result = cli("generate", "-m", str(tmp_path), "hi")
+    assert result.returncode == 1 and "has no tokenizer" in result.stderr and "Traceback" not in result.stderr
