@@ -56,8 +56,9 @@ def sample(logits: torch.Tensor, seqs: list[Sequence]) -> Sampled:
         picks = logits[greedy_rows].argmax(-1).tolist()
         for i, t in zip(greedy_rows, picks):
             token_ids[i] = t
+    plain_greedy = set(greedy_rows)
     for i, seq in enumerate(seqs):
-        if i in greedy_rows:
+        if i in plain_greedy:
             continue
         row = apply_penalties(logits[i], seq)
         if seq.params.greedy:
