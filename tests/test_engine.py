@@ -238,3 +238,30 @@ def test_bad_requests_are_refused_before_any_work(model, prompt, params, message
     with pytest.raises(ValueError, match=message):
         engine.add_request(prompt, SamplingParams(**params))
     assert not engine.has_work and engine.cache.num_free_blocks == engine.cache.num_blocks
+
+
+def test_a_failing_step_ends_requests_with_an_error_and_the_engine_keeps_serving(model, monkeypatch):
+    llm = make_engine(model)
+    engine = Engine(llm)
+    real_step, calls = llm.step, []
+
+    def flaky_step():
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("injected fault")
+        return real_step()
+
+    monkeypatch.setattr(llm, "step", flaky_step)
+
+    async def consume(prompt):
+        stream = await engine.submit(prompt, SamplingParams(max_tokens=5, **GREEDY))
+        return [e async for e in stream]
+
+    try:
+        first = asyncio.run(consume([1, 2, 3]))
+        second = asyncio.run(consume([4, 5, 6]))
+    finally:
+        engine.close()
+    assert first[-1].finish_reason == "error"
+    assert second[-1].finish_reason == "length" and len(second) == 5
+    assert llm.cache.num_free_blocks == llm.cache.num_blocks

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections import deque
 from collections.abc import AsyncIterator
@@ -20,7 +21,9 @@ from .kv_cache import KVCache
 from .runner import ModelRunner
 from .sampler import sample
 from .scheduler import Scheduler
-from .sequence import SamplingParams, Sequence, Status, TokenEvent
+from .sequence import SamplingParams, Sequence, TokenEvent
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -126,6 +129,16 @@ class LLMEngine:
     @property
     def has_work(self) -> bool:
         return self.scheduler.has_work
+
+    def abort_all(self, reason: str) -> list[TokenEvent]:
+        """End every queued and running request (freeing its blocks) with `reason`."""
+        events = []
+        for seq in list(self.sequences.values()):
+            if not seq.is_finished:
+                self.scheduler.finish(seq, reason)
+                events.append(self._event(seq, None, ""))
+        self.sequences.clear()
+        return events
 
     # ---- stepping ---------------------------------------------------------------------------
     def step(self) -> list[TokenEvent]:
@@ -297,7 +310,13 @@ class Engine:
         while not self._closed:
             self._drain_inbox()
             if self.llm.has_work:
-                self._deliver(self.llm.step())
+                try:
+                    events = self.llm.step()
+                except Exception:
+                    # A bug must not leave every client hanging: end the batch with an error, keep serving.
+                    log.exception("engine step failed; ending the running requests with finish_reason 'error'")
+                    events = self.llm.abort_all("error")
+                self._deliver(events)
             else:
                 self._wake.wait(timeout=0.5)
                 self._wake.clear()

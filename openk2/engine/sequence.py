@@ -81,7 +81,7 @@ class TokenEvent:
     text: str = ""  # text delta ("" without a tokenizer, or while a stop string may still match)
     logprob: float | None = None
     top_logprobs: list[tuple[int, float]] | None = None
-    finish_reason: str | None = None  # "stop", "length", "cancelled" or None while running
+    finish_reason: str | None = None  # "stop", "length", "cancelled", "error" or None while running
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0  # prompt tokens served from the prefix cache
