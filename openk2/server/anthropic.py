@@ -1,0 +1,226 @@
+"""Anthropic-compatible routes: POST /v1/messages (streaming with Anthropic's event sequence) and /v1/messages/count_tokens."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from ..engine import SamplingParams
+from ..tool_parser import OutputDelta
+from .auth import Caller, authenticate
+from .protocol import (
+    AnthropicError,
+    AnthropicUsage,
+    APIError,
+    CountTokensRequest,
+    CountTokensResponse,
+    MessageResponse,
+    MessagesRequest,
+    TextBlock,
+    TextOut,
+    ThinkingOut,
+    ToolUseOut,
+)
+from .serving import ChatInput, Choice, Generation, Serving, cancel_on_disconnect
+
+logger = logging.getLogger("openk2.server")
+router = APIRouter(tags=["Anthropic"])
+ERRORS = {status: {"model": AnthropicError} for status in (400, 401, 404, 413, 429, 529)}
+SSE = {"text/event-stream": {"schema": {"type": "string"}}}
+STOP_REASONS = {"tool_calls": "tool_use", "length": "max_tokens"}
+
+
+def serving_of(request: Request) -> Serving:
+    return request.app.state.serving
+
+
+@router.post("/v1/messages", response_model=None,
+             responses={200: {"model": MessageResponse, "content": SSE}, **ERRORS})
+async def messages(body: MessagesRequest, request: Request, caller: Caller = Depends(authenticate)) -> Response:
+    serving = serving_of(request)
+    serving.check_model(body.model)
+    prompt = serving.chat_prompt(chat_input(body))
+    # Anthropic clients ask for large max_tokens (Claude Code: 32000): cut to what the context has room for.
+    max_tokens = serving.max_tokens(prompt, body.max_tokens, clamp=True)
+    temperature = 1.0 if body.temperature is None else body.temperature  # Anthropic's default
+    params = SamplingParams(max_tokens=max_tokens, temperature=temperature * serving.model.anthropic_temperature_scale,
+                            top_p=1.0 if body.top_p is None else body.top_p, top_k=body.top_k or 0,
+                            stop=body.stop_sequences or [], stop_token_ids=prompt.stop_token_ids)
+    generation = await serving.generate([prompt], [params], caller, "messages", "msg")
+    if body.stream:
+        return StreamingResponse(message_stream(generation, body), media_type="text/event-stream")
+    if await cancel_on_disconnect(request, generation.run()) is None:
+        return Response(status_code=499)
+    choice = generation.choices[0]
+    parsed = choice.parsed
+    content: list[ThinkingOut | TextOut | ToolUseOut] = []
+    if parsed.reasoning:
+        content.append(ThinkingOut(thinking=parsed.reasoning))
+    if parsed.content or not parsed.tool_calls:
+        content.append(TextOut(text=parsed.content))
+    content += [ToolUseOut(id=call.id, name=call.name, input=tool_input(call.arguments)) for call in parsed.tool_calls]
+    stop_reason, stop_sequence = stop_of(generation, choice, body)
+    reply = MessageResponse(id=generation.request_id, model=body.model, content=content, stop_reason=stop_reason,
+                            stop_sequence=stop_sequence, usage=usage_of(generation))
+    return JSONResponse(reply.model_dump(mode="json"))
+
+
+@router.post("/v1/messages/count_tokens", response_model=None,
+             responses={200: {"model": CountTokensResponse}, **ERRORS})
+async def count_tokens(body: CountTokensRequest, request: Request, caller: Caller = Depends(authenticate)) -> Response:
+    serving = serving_of(request)
+    serving.check_model(body.model)
+    return JSONResponse({"input_tokens": len(serving.chat_prompt(chat_input(body)).ids)})
+
+
+def chat_input(body: CountTokensRequest) -> ChatInput:
+    """Anthropic's system, messages and tools as the OpenAI-style conversation chat.py renders: tool_result
+    blocks become tool messages, tool_use blocks become tool calls."""
+    messages: list[dict] = []
+    if body.system:
+        messages.append({"role": "system", "content": text_parts(body.system)})
+    for index, message in enumerate(body.messages):
+        blocks = [TextBlock(type="text", text=message.content)] if isinstance(message.content, str) else message.content
+        texts: list[TextBlock] = []
+        calls: list[dict] = []
+        for block in blocks:
+            if block.type == "text":
+                texts.append(block)
+            elif block.type == "tool_result" and message.role == "user":
+                content = block.content if isinstance(block.content, str) else "".join(b.text for b in block.content or [])
+                messages.append({"role": "tool", "tool_call_id": block.tool_use_id, "content": content})
+            elif block.type == "tool_use" and message.role == "assistant":
+                arguments = json.dumps(block.input, ensure_ascii=False)
+                calls.append({"id": block.id, "type": "function", "function": {"name": block.name, "arguments": arguments}})
+            elif block.type in ("thinking", "redacted_thinking") and message.role == "assistant":
+                continue  # earlier turns' reasoning is not replayed to the model
+            else:
+                raise APIError(400, f"a {block.type} block cannot appear in a {message.role} message",
+                               f"messages.{index}.content")
+        if message.role == "user" and (texts or not messages or messages[-1]["role"] != "tool"):
+            messages.append({"role": "user", "content": text_parts(texts)})
+        elif message.role == "assistant":
+            messages.append({"role": "assistant", "content": text_parts(texts), **({"tool_calls": calls} if calls else {})})
+    tools = [{"type": "function", "function": {"name": t.name, **({"description": t.description} if t.description else {}),
+                                               "parameters": t.input_schema}} for t in body.tools or []]
+    choice = body.tool_choice
+    if choice is not None and choice.type == "tool" and not choice.name:
+        raise APIError(400, "tool_choice of type 'tool' needs the tool's name", "tool_choice.name")
+    names = {None: "auto", "auto": "auto", "any": "required", "none": "none"}
+    return ChatInput(messages, tools or None, choice.name if choice and choice.type == "tool" else names[choice and choice.type],
+                     parallel_tool_calls=not (choice and choice.disable_parallel_tool_use))
+
+
+def text_parts(content: str | list[TextBlock]) -> str | list[dict]:
+    return content if isinstance(content, str) else [{"type": "text", "text": b.text} for b in content]
+
+
+def tool_input(arguments: str) -> dict:
+    """A call's arguments as the JSON object Anthropic's tool_use.input must be. Until guided decoding makes
+    the model's JSON valid, invalid arguments become {} (and a warning), never a broken response."""
+    try:
+        value = json.loads(arguments or "{}")
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        logger.warning("tool call arguments are not a JSON object; sending {} instead of %r", arguments[:200])
+        return {}
+    return value
+
+
+def stop_of(generation: Generation, choice: Choice, body: MessagesRequest) -> tuple[str, str | None]:
+    stop_sequence = generation.stop_sequence(choice, body.stop_sequences or [])
+    if stop_sequence is not None:
+        return "stop_sequence", stop_sequence
+    return STOP_REASONS.get(choice.finish_reason, "end_turn"), None
+
+
+def usage_of(generation: Generation, output_tokens: int | None = None) -> AnthropicUsage:
+    usage = generation.usage
+    return AnthropicUsage(input_tokens=usage.prompt_tokens - usage.cached_tokens,
+                          output_tokens=usage.completion_tokens if output_tokens is None else output_tokens,
+                          cache_read_input_tokens=usage.cached_tokens)
+
+
+def event(name: str, data: dict) -> str:
+    return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+class BlockWriter:
+    """Turns parsed deltas into Anthropic content blocks: one open block at a time (thinking, text, then one
+    per tool call), each opened by content_block_start and closed by content_block_stop.
+
+    A tool call's input is sent as one input_json_delta when the call is complete, so that what the
+    client assembles is always a JSON object (see tool_input)."""
+
+    def __init__(self):
+        self.index = -1
+        self.open: str | None = None
+        self.arguments = ""
+
+    def write(self, delta: OutputDelta) -> Iterator[str]:
+        if delta.reasoning:
+            yield from self._ensure("thinking", {"type": "thinking", "thinking": "", "signature": ""})
+            yield self._delta({"type": "thinking_delta", "thinking": delta.reasoning})
+        if delta.content:
+            yield from self._ensure("text", {"type": "text", "text": ""})
+            yield self._delta({"type": "text_delta", "text": delta.content})
+        for call in delta.tool_calls:
+            if call.id is not None:  # a new call: the previous one's arguments are complete
+                yield from self.close()
+                yield from self._ensure("tool_use", {"type": "tool_use", "id": call.id, "name": call.name, "input": {}})
+            self.arguments += call.arguments
+
+    def close(self) -> Iterator[str]:
+        if self.open == "tool_use":
+            yield self._delta({"type": "input_json_delta", "partial_json": json.dumps(tool_input(self.arguments))})
+        if self.open is not None:
+            yield event("content_block_stop", {"type": "content_block_stop", "index": self.index})
+        self.open, self.arguments = None, ""
+
+    def _ensure(self, kind: str, block: dict) -> Iterator[str]:
+        if self.open == kind and kind != "tool_use":
+            return
+        yield from self.close()
+        self.index += 1
+        self.open = kind
+        yield event("content_block_start", {"type": "content_block_start", "index": self.index, "content_block": block})
+
+    def _delta(self, delta: dict) -> str:
+        return event("content_block_delta", {"type": "content_block_delta", "index": self.index, "delta": delta})
+
+
+async def message_stream(generation: Generation, body: MessagesRequest) -> AsyncIterator[str]:
+    """message_start, content blocks, message_delta (stop reason, usage), message_stop."""
+    writer = BlockWriter()
+    held: list[OutputDelta] = []  # the forced start of the answer, sent once message_start is out
+    started = False
+    try:
+        async for item in generation:
+            if not started and not item.choice.token_ids and not item.finished:
+                held.append(item.delta)
+                continue
+            if not started:  # the engine has read the prompt, so the cached-token count is known
+                message = MessageResponse(id=generation.request_id, model=body.model, content=[],
+                                          usage=usage_of(generation, output_tokens=0))
+                yield event("message_start", {"type": "message_start", "message": message.model_dump(mode="json")})
+                started = True
+                for delta in held:
+                    for chunk in writer.write(delta):
+                        yield chunk
+            for chunk in writer.write(item.delta):
+                yield chunk
+        for chunk in writer.close():
+            yield chunk
+        stop_reason, stop_sequence = stop_of(generation, generation.choices[0], body)
+        yield event("message_delta", {"type": "message_delta",
+                                      "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
+                                      "usage": usage_of(generation).model_dump()})
+        yield event("message_stop", {"type": "message_stop"})
+    except Exception as e:  # the status line is sent: report the failure in the stream
+        logger.exception("error while streaming", exc_info=e)
+        yield event("error", {"type": "error", "error": {"type": "api_error", "message": "internal error while streaming"}})

@@ -1,0 +1,174 @@
+"""API keys (stored as SHA-256 hashes) and per-key requests- and tokens-per-minute limits."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from fastapi import Request
+from sqlalchemy import DateTime, Engine, Integer, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from .db import Base
+from .protocol import APIError
+
+KEY_PREFIX = "sk-openk2-"
+WINDOW_SECONDS = 60.0
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    # A key is 256 random bits, so a fast hash is enough: there is nothing to brute-force.
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hint: Mapped[str] = mapped_column(String(32))  # the key's first characters, to tell keys apart in listings
+    requests_per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: the server's default
+    tokens_per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+@dataclass
+class Caller:
+    """Who sent a request: an API key's name (None: anonymous) and its per-minute limits (0: none)."""
+
+    key: str | None = None
+    requests_per_minute: int = 0
+    tokens_per_minute: int = 0
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class KeyStore:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        Base.metadata.create_all(engine, tables=[ApiKey.__table__])
+
+    def create(self, name: str, requests_per_minute: int | None = None, tokens_per_minute: int | None = None) -> str:
+        """Store a new key and return it: the only time the key itself is seen."""
+        if not name.strip():
+            raise ValueError("a key needs a name")
+        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        with Session(self.engine) as session:
+            if session.scalar(select(ApiKey).where(ApiKey.name == name)) is not None:
+                raise ValueError(f"a key named {name!r} already exists")
+            session.add(ApiKey(name=name, key_hash=hash_key(key), hint=key[: len(KEY_PREFIX) + 4],
+                               requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute,
+                               created_at=datetime.now(timezone.utc).replace(tzinfo=None)))
+            session.commit()
+        return key
+
+    def list(self) -> list[ApiKey]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            return list(session.scalars(select(ApiKey).order_by(ApiKey.created_at)))
+
+    def revoke(self, name: str) -> None:
+        with Session(self.engine) as session:
+            row = session.scalar(select(ApiKey).where(ApiKey.name == name))
+            if row is None:
+                raise ValueError(f"no key named {name!r}")
+            if row.revoked_at is None:
+                row.revoked_at = datetime.now(timezone.utc).replace(tzinfo=None)
+                session.commit()
+
+    def lookup(self, key: str) -> ApiKey | None:
+        """The live key row for a presented key; None if unknown or revoked."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
+        return row if row is not None and row.revoked_at is None else None
+
+
+class RateLimiter:
+    """Sliding one-minute windows per key: requests when they arrive, tokens when their request ends.
+
+    In-memory, so each server of a fleet enforces its own share.
+    """
+
+    def __init__(self):
+        self.requests: dict[str, deque[float]] = {}
+        self.tokens: dict[str, deque[tuple[float, int]]] = {}
+        self.lock = threading.Lock()  # requests are admitted from FastAPI's thread pool
+
+    def admit(self, caller: Caller, now: float | None = None) -> None:
+        """Count a request against its key, or raise 429 with the seconds until it would fit."""
+        if caller.key is None:
+            return
+        now = time.monotonic() if now is None else now
+        with self.lock:
+            requests = self.requests.setdefault(caller.key, deque())
+            tokens = self.tokens.setdefault(caller.key, deque())
+            while requests and requests[0] <= now - WINDOW_SECONDS:
+                requests.popleft()
+            while tokens and tokens[0][0] <= now - WINDOW_SECONDS:
+                tokens.popleft()
+            if caller.requests_per_minute and len(requests) >= caller.requests_per_minute:
+                wait = requests[0] + WINDOW_SECONDS - now
+                raise _limited(f"{caller.requests_per_minute} requests per minute", wait)
+            used = sum(n for _, n in tokens)
+            if caller.tokens_per_minute and used >= caller.tokens_per_minute:
+                # Wait until enough of the window's tokens have aged out to get under the limit.
+                freed, wait = used, 0.0
+                for at, n in tokens:
+                    freed -= n
+                    wait = at + WINDOW_SECONDS - now
+                    if freed < caller.tokens_per_minute:
+                        break
+                raise _limited(f"{caller.tokens_per_minute} tokens per minute", wait)
+            requests.append(now)
+
+    def add_tokens(self, caller: Caller, tokens: int, now: float | None = None) -> None:
+        if caller.key is not None and caller.tokens_per_minute:
+            with self.lock:
+                self.tokens.setdefault(caller.key, deque()).append((time.monotonic() if now is None else now, tokens))
+
+
+def _limited(limit: str, wait: float) -> APIError:
+    seconds = max(1, math.ceil(wait))
+    return APIError(429, f"rate limit reached ({limit}); retry in {seconds} s", code="rate_limit_exceeded",
+                    headers={"Retry-After": str(seconds)})
+
+
+class Auth:
+    """Who is calling: the key from `Authorization: Bearer` or Anthropic's `x-api-key`, checked against the store."""
+
+    def __init__(self, keys: KeyStore, limiter: RateLimiter, required: bool, requests_per_minute: int = 0,
+                 tokens_per_minute: int = 0):
+        self.keys, self.limiter, self.required = keys, limiter, required
+        self.default_rpm, self.default_tpm = requests_per_minute, tokens_per_minute
+
+    def authenticate(self, headers) -> Caller:
+        key = headers.get("x-api-key") or ""
+        authorization = headers.get("authorization") or ""
+        if not key and authorization[:7].lower() == "bearer ":
+            key = authorization[7:].strip()
+        row = self.keys.lookup(key) if key else None
+        if row is None:
+            if self.required:
+                raise APIError(401, "invalid API key" if key else "missing API key: send `Authorization: Bearer KEY` "
+                                    "or `x-api-key: KEY`", code="invalid_api_key")
+            caller = Caller()  # keys are optional: anything else (e.g. the `EMPTY` clients send) is anonymous
+        else:
+            caller = Caller(row.name, _limit(row.requests_per_minute, self.default_rpm),
+                            _limit(row.tokens_per_minute, self.default_tpm))
+        self.limiter.admit(caller)
+        return caller
+
+
+def _limit(own: int | None, default: int) -> int:
+    return default if own is None else own
+
+
+def authenticate(request: Request) -> Caller:
+    """FastAPI dependency: the request's caller, or 401 / 429. Synchronous, so FastAPI runs the key lookup
+    (a database query) in its thread pool."""
+    return request.app.state.auth.authenticate(request.headers)

@@ -1,0 +1,154 @@
+"""`openk2 serve`, `openk2 keys create|list|revoke`, `openk2 usage` (standalone: `python -m openk2.server.cli --help`)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from openk2.cli import console, parse_dtype, user_errors
+
+from ..engine import EngineConfig
+from .app import ServerConfig
+from .db import DEFAULT_DB
+from .serving import ModelSettings
+
+server_app = typer.Typer(help="Serve a model over the OpenAI and Anthropic APIs; manage API keys and usage.",
+                         no_args_is_help=True, add_completion=False)
+keys_app = typer.Typer(help="API keys: create, list, revoke (stored hashed in the server's database).",
+                       no_args_is_help=True)
+server_app.add_typer(keys_app, name="keys")
+
+DbOption = Annotated[str, typer.Option("--db", envvar="OPENK2_DB", help="SQLAlchemy URL of keys and usage ledger")]
+
+
+@server_app.command()
+@user_errors
+def serve(
+    model: Annotated[Path, typer.Option("--model", "-m", help="checkpoint directory (weights + tokenizer)")],
+    host: Annotated[str, typer.Option(help="interface to listen on (0.0.0.0: all)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    api_key_required: Annotated[bool, typer.Option(help="refuse requests without a valid key")] = ServerConfig.api_key_required,
+    db: DbOption = DEFAULT_DB,
+    served_model_name: Annotated[str | None, typer.Option(help="the model name clients send (default: the folder's)")] = None,
+    dtype: Annotated[str, typer.Option(help="weights dtype: bfloat16, float32 or float16")] = "bfloat16",
+    cache_mib: Annotated[int, typer.Option(help="KV cache memory budget in MiB")] = EngineConfig.cache_budget_bytes // 1024**2,
+    max_queued: Annotated[int, typer.Option(help="requests waiting for a batch slot; beyond: 503")] = EngineConfig.max_queued,
+    requests_per_minute: Annotated[int, typer.Option(help="default per-key limit (0: none)")] = ServerConfig.requests_per_minute,
+    tokens_per_minute: Annotated[int, typer.Option(help="default per-key limit (0: none)")] = ServerConfig.tokens_per_minute,
+    price_input: Annotated[float, typer.Option(help="USD per million prompt tokens (cache miss)")] = ModelSettings.price_input,
+    price_input_cache_hit: Annotated[float, typer.Option(help="USD per million cached prompt tokens")] = ModelSettings.price_input_cache_hit,
+    price_output: Annotated[float, typer.Option(help="USD per million generated tokens")] = ModelSettings.price_output,
+    anthropic_temperature_scale: Annotated[float, typer.Option(help="/v1/messages samples at temperature x this")]
+    = ModelSettings.anthropic_temperature_scale,
+) -> None:
+    """Load a checkpoint and serve it: OpenAI at /v1/chat/completions, Anthropic at /v1/messages."""
+    import uvicorn
+
+    from ..engine import LLMEngine
+    from .app import create_app
+
+    if not (model / "tiktoken.model").is_file():
+        raise FileNotFoundError(f"{model} has no tokenizer (tiktoken.model): write one with `openk2 init`, "
+                                "or copy K2's tiktoken.model and tokenizer_config.json next to the weights")
+    name = served_model_name or model.resolve().name
+    settings = ModelSettings(name, price_input_cache_hit=price_input_cache_hit, price_input=price_input,
+                             price_output=price_output, anthropic_temperature_scale=anthropic_temperature_scale)
+    config = ServerConfig(api_key_required=api_key_required, db=db, requests_per_minute=requests_per_minute,
+                          tokens_per_minute=tokens_per_minute)
+    engine_config = EngineConfig(cache_budget_bytes=cache_mib * 1024**2, max_queued=max_queued)
+    llm = LLMEngine.from_pretrained(model, dtype=parse_dtype(dtype), config=engine_config)
+    app = create_app(llm, settings, config)
+    shown = "localhost" if host in ("0.0.0.0", "::") else host
+    base = f"http://{shown}:{port}"
+    key = "YOUR_KEY" if api_key_required else "EMPTY"
+    console.print(f"openk2 serving [bold]{name}[/] at {base}/v1 (OpenAI) and {base} (Anthropic)\n\n"
+                  f"    from openai import OpenAI\n"
+                  f"    client = OpenAI(base_url=\"{base}/v1\", api_key=\"{key}\")\n"
+                  f"    reply = client.chat.completions.create(model=\"{name}\", messages=[{{\"role\": \"user\", \"content\": \"Hello\"}}])\n"
+                  f"    print(reply.choices[0].message.content)\n", highlight=False, markup=True)
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+@keys_app.command("create")
+@user_errors
+def keys_create(
+    name: Annotated[str, typer.Argument(help="a name for the key: who or what uses it")],
+    requests_per_minute: Annotated[int | None, typer.Option(help="this key's limit (default: the server's)")] = None,
+    tokens_per_minute: Annotated[int | None, typer.Option(help="this key's limit (default: the server's)")] = None,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Create a key and print it (only its hash is stored: this is the one time it is shown)."""
+    from .auth import KeyStore
+    from .db import open_database
+
+    key = KeyStore(open_database(db)).create(name, requests_per_minute, tokens_per_minute)
+    console.print(key, highlight=False, soft_wrap=True)
+
+
+@keys_app.command("list")
+@user_errors
+def keys_list(db: DbOption = DEFAULT_DB) -> None:
+    """List keys: name, first characters, limits, created, revoked."""
+    from .auth import KeyStore
+    from .db import open_database
+
+    table = Table("name", "key", "requests/min", "tokens/min", "created (UTC)", "revoked (UTC)", title_justify="left")
+    for row in KeyStore(open_database(db)).list():
+        table.add_row(row.name, row.hint + "…", _limit(row.requests_per_minute), _limit(row.tokens_per_minute),
+                      f"{row.created_at:%Y-%m-%d %H:%M}", f"{row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "")
+    console.print(table)
+
+
+@keys_app.command("revoke")
+@user_errors
+def keys_revoke(name: Annotated[str, typer.Argument(help="the key's name")], db: DbOption = DEFAULT_DB) -> None:
+    """Revoke a key: requests with it get 401 from now on (its usage stays in the ledger)."""
+    from .auth import KeyStore
+    from .db import open_database
+
+    KeyStore(open_database(db)).revoke(name)
+    console.print(f"revoked {name}")
+
+
+@server_app.command()
+@user_errors
+def usage(
+    db: DbOption = DEFAULT_DB,
+    days: Annotated[int | None, typer.Option(help="only the last N days")] = None,
+    key: Annotated[str | None, typer.Option(help="only this key's name ('-': anonymous)")] = None,
+) -> None:
+    """Per-key, per-day usage from the ledger: requests, tokens, cost, and the totals."""
+    from .db import open_database
+    from .usage import Ledger
+
+    ledger = Ledger(open_database(db))
+    rows = ledger.report(days, key)
+    ledger.close()
+    table = Table("day (UTC)", "key", "requests", "prompt tokens", "cached", "completion tokens", "cost (USD)",
+                  title="openk2 usage", title_justify="left", show_footer=bool(rows))
+    for row in rows:
+        table.add_row(row.day, row.key, str(row.requests), str(row.prompt_tokens), str(row.cached_tokens),
+                      str(row.completion_tokens), f"{row.cost:.6f}")
+    if rows:
+        fields = ("requests", "prompt_tokens", "cached_tokens", "completion_tokens")
+        totals = [sum(getattr(r, f) for r in rows) for f in fields]
+        for column, value in zip(table.columns, ["total", "", *map(str, totals), f"{sum(r.cost for r in rows):.6f}"]):
+            column.footer = value
+    console.print(table)
+
+
+def _limit(value: int | None) -> str:
+    return "default" if value is None else str(value)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    server_app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""The server's SQL database through SQLAlchemy: a SQLite file by default, any SQLAlchemy URL (PostgreSQL for a fleet)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import DeclarativeBase
+
+DEFAULT_DB = f"sqlite:///{Path.home() / '.openk2' / 'openk2.db'}"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def open_database(url: str) -> Engine:
+    """Connect, creating a SQLite file's folder. Each table's owner creates its table (checkfirst)."""
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = create_engine(url)
+        if engine.dialect.name == "sqlite":
+            # WAL lets `openk2 keys` and `openk2 usage` run while the server writes the ledger.
+            @event.listens_for(engine, "connect")
+            def _sqlite_pragmas(connection, _record) -> None:
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA busy_timeout=5000")
+
+        with engine.connect():
+            pass
+    except Exception as e:  # a malformed URL, a missing driver, an unreachable server: bad input to the CLI
+        raise ValueError(f"cannot open the database {url!r}: {str(e).splitlines()[0]}") from None
+    return engine

@@ -1,0 +1,326 @@
+"""OpenAI-compatible routes: POST /v1/chat/completions, POST /v1/completions, GET /v1/models."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from ..engine import SamplingParams
+from ..tool_parser import OutputDelta
+from .auth import Caller, authenticate
+from .protocol import (
+    APIError,
+    ChatChoice,
+    ChatChunkChoice,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ChatDelta,
+    ChatMessage,
+    ChoiceLogprobs,
+    CompletionChoice,
+    CompletionLogprobs,
+    CompletionRequest,
+    FunctionCallOut,
+    ModelCard,
+    ModelList,
+    NamedToolChoice,
+    OpenAIError,
+    PromptTokensDetails,
+    ResponseMessage,
+    SamplingFields,
+    TextCompletion,
+    TokenLogprob,
+    ToolCallChunk,
+    ToolCallOut,
+    TopLogprob,
+    Usage,
+)
+from .serving import ChatInput, Generation, Prompt, Serving, cancel_on_disconnect
+
+logger = logging.getLogger("openk2.server")
+router = APIRouter(tags=["OpenAI"])
+ERRORS = {status: {"model": OpenAIError} for status in (400, 401, 404, 413, 429, 503)}
+SSE = {"text/event-stream": {"schema": {"type": "string"}}}
+
+
+def serving_of(request: Request) -> Serving:
+    return request.app.state.serving
+
+
+def json_of(reply) -> JSONResponse:
+    return JSONResponse(reply.model_dump(mode="json", exclude_unset=True))
+
+
+def sse(reply) -> str:
+    return f"data: {reply.model_dump_json(exclude_unset=True)}\n\n"
+
+
+def sse_error(e: Exception) -> str:
+    logger.exception("error while streaming", exc_info=e)
+    return "data: " + json.dumps({"error": {"message": "internal error while streaming", "type": "server_error"}}) + "\n\n"
+
+
+# ---- /v1/chat/completions -----------------------------------------------------------------------
+
+
+@router.post("/v1/chat/completions", response_model=None,
+             responses={200: {"model": ChatCompletion, "content": SSE}, **ERRORS})
+async def chat_completions(body: ChatCompletionRequest, request: Request,
+                           caller: Caller = Depends(authenticate)) -> Response:
+    serving = serving_of(request)
+    serving.check_model(body.model)
+    response_format = body.response_format.type if body.response_format else "text"
+    if response_format == "json_schema":
+        raise APIError(400, "response_format type 'json_schema' is not supported yet; use 'json_object'",
+                       "response_format")
+    prompt = serving.chat_prompt(ChatInput(
+        messages=[chat_message(m) for m in body.messages],
+        tools=[t.model_dump(exclude_none=True) for t in body.tools or []] or None,
+        tool_choice=tool_choice_name(body.tool_choice),
+        parallel_tool_calls=body.parallel_tool_calls is not False,
+        json_object=response_format == "json_object",
+    ))
+    param = "max_tokens" if body.max_completion_tokens is None else "max_completion_tokens"
+    max_tokens = serving.max_tokens(prompt, body.max_completion_tokens or body.max_tokens, param)
+    top_logprobs = body.top_logprobs or 0
+    params = [sampling_params(body, serving, prompt, max_tokens, i, bool(body.logprobs) or top_logprobs > 0,
+                              top_logprobs) for i in range(body.n or 1)]
+    generation = await serving.generate([prompt], params, caller, "chat.completions", "chatcmpl")
+    if body.stream:
+        return StreamingResponse(chat_stream(generation, body), media_type="text/event-stream")
+    if await cancel_on_disconnect(request, generation.run()) is None:
+        return Response(status_code=499)  # the client has gone; nobody reads this
+    return json_of(chat_completion(generation, body))
+
+
+def chat_message(message: ChatMessage) -> dict:
+    """A validated message as the dict chat.py renders (`developer` is OpenAI's newer name for `system`)."""
+    out = message.model_dump(exclude_none=True)
+    if out["role"] == "developer":
+        out["role"] = "system"
+    return out
+
+
+def tool_choice_name(choice: str | NamedToolChoice | None) -> str:
+    if choice is None:
+        return "auto"
+    return choice if isinstance(choice, str) else choice.function.name
+
+
+def sampling_params(body: SamplingFields, serving: Serving, prompt: Prompt, max_tokens: int, index: int,
+                    logprobs: bool, top_logprobs: int) -> SamplingParams:
+    return SamplingParams(
+        max_tokens=max_tokens,
+        temperature=serving.model.default_temperature if body.temperature is None else body.temperature,
+        top_p=1.0 if body.top_p is None else body.top_p,
+        top_k=body.top_k or 0,
+        min_p=body.min_p or 0.0,
+        presence_penalty=body.presence_penalty or 0.0,
+        frequency_penalty=body.frequency_penalty or 0.0,
+        repetition_penalty=body.repetition_penalty or 1.0,
+        seed=None if body.seed is None else body.seed + index,  # n seeded choices differ, reproducibly
+        stop=body.stop_list,
+        stop_token_ids=prompt.stop_token_ids,
+        ignore_eos=bool(body.ignore_eos),
+        logprobs=logprobs,
+        top_logprobs=top_logprobs,
+    )
+
+
+def chat_completion(generation: Generation, body: ChatCompletionRequest) -> ChatCompletion:
+    choices = []
+    for choice in generation.choices:
+        parsed = choice.parsed
+        message = ResponseMessage(content=parsed.content if parsed.content or not parsed.tool_calls else None)
+        if parsed.reasoning:
+            message.reasoning_content = parsed.reasoning
+        if parsed.tool_calls:
+            message.tool_calls = [ToolCallOut(id=call.id, function=FunctionCallOut(name=call.name, arguments=call.arguments))
+                                  for call in parsed.tool_calls]
+        out = ChatChoice(index=choice.index, message=message, finish_reason=choice.finish_reason)
+        if body.logprobs or body.top_logprobs:
+            out.logprobs = ChoiceLogprobs(content=token_logprobs(generation.serving, choice.logprobs))
+        choices.append(out)
+    return ChatCompletion(id=generation.request_id, created=generation.created, model=body.model, choices=choices,
+                          usage=usage_of(generation))
+
+
+async def chat_stream(generation: Generation, body: ChatCompletionRequest) -> AsyncIterator[str]:
+    """Chunks as OpenAI streams them: the role first, then deltas (tool calls by index), a finish chunk per
+    choice, with include_usage a last chunk with no choices and the usage, then [DONE]."""
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    extra = {"usage": None} if include_usage else {}
+    wants_logprobs = bool(body.logprobs or body.top_logprobs)
+
+    def chunk(choices: list[ChatChunkChoice], **usage) -> str:
+        return sse(ChatCompletionChunk(id=generation.request_id, created=generation.created, model=body.model,
+                                       choices=choices, **(usage or extra)))
+
+    try:
+        yield chunk([ChatChunkChoice(index=c.index, delta=ChatDelta(role="assistant", content=""), finish_reason=None)
+                     for c in generation.choices])
+        async for event in generation:
+            delta = chat_delta(event.delta)
+            if delta is not None or (wants_logprobs and event.logprobs):
+                out = ChatChunkChoice(index=event.choice.index, delta=delta or ChatDelta(), finish_reason=None)
+                if wants_logprobs and event.logprobs:
+                    out.logprobs = ChoiceLogprobs(content=token_logprobs(generation.serving, event.logprobs))
+                yield chunk([out])
+            if event.finished:
+                yield chunk([ChatChunkChoice(index=event.choice.index, delta=ChatDelta(),
+                                             finish_reason=event.choice.finish_reason)])
+        if include_usage:
+            yield chunk([], usage=usage_of(generation))
+    except Exception as e:  # the status line is sent: all that is left is to say so in the stream
+        yield sse_error(e)
+        return
+    yield "data: [DONE]\n\n"
+
+
+def chat_delta(delta: OutputDelta) -> ChatDelta | None:
+    if not delta:
+        return None
+    out = ChatDelta()
+    if delta.content:
+        out.content = delta.content
+    if delta.reasoning:
+        out.reasoning_content = delta.reasoning
+    calls: list[ToolCallChunk] = []
+    for call in delta.tool_calls:  # one entry per call: its header and first arguments together
+        if calls and calls[-1].index == call.index and call.id is None:
+            calls[-1].function.arguments = (calls[-1].function.arguments or "") + call.arguments
+        elif call.id is not None:
+            calls.append(ToolCallChunk(index=call.index, id=call.id, type="function",
+                                       function=FunctionCallOut(name=call.name, arguments=call.arguments)))
+        else:
+            calls.append(ToolCallChunk(index=call.index, function=FunctionCallOut(arguments=call.arguments)))
+    if calls:
+        out.tool_calls = calls
+    return out
+
+
+def token_logprobs(serving: Serving, entries: list[tuple[int, float, list[tuple[int, float]]]]) -> list[TokenLogprob]:
+    tokenizer = serving.tokenizer
+
+    def top(token_id: int, logprob: float) -> TopLogprob:
+        return TopLogprob(token=tokenizer.decode([token_id]), logprob=logprob, bytes=list(tokenizer.decode_bytes([token_id])))
+
+    return [TokenLogprob(**top(t, lp).model_dump(), top_logprobs=[top(i, v) for i, v in alternatives])
+            for t, lp, alternatives in entries]
+
+
+def usage_of(generation: Generation) -> Usage:
+    usage = generation.usage
+    return Usage(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+                 total_tokens=usage.total_tokens,
+                 prompt_tokens_details=PromptTokensDetails(cached_tokens=usage.cached_tokens))
+
+
+# ---- /v1/completions ----------------------------------------------------------------------------
+
+
+@router.post("/v1/completions", response_model=None,
+             responses={200: {"model": TextCompletion, "content": SSE}, **ERRORS})
+async def completions(body: CompletionRequest, request: Request, caller: Caller = Depends(authenticate)) -> Response:
+    serving = serving_of(request)
+    serving.check_model(body.model)
+    n = body.n or 1
+    if body.suffix:
+        raise APIError(400, "suffix (fill-in-the-middle) is not supported", "suffix")
+    if body.best_of is not None and body.best_of != n:
+        raise APIError(400, "best_of must equal n: the server does not rank candidates", "best_of")
+    if body.echo and body.logprobs is not None:
+        raise APIError(400, "echo with logprobs would need the prompt's logprobs, which the engine does not compute",
+                       "logprobs")
+    raw = body.prompt if isinstance(body.prompt, list) and body.prompt and not isinstance(body.prompt[0], int) \
+        else [body.prompt]
+    prompts = [serving.text_prompt(p) for p in raw]
+    limits = [serving.max_tokens(p, 16 if body.max_tokens is None else body.max_tokens) for p in prompts]
+    logprobs = body.logprobs or 0
+    params = [sampling_params(body, serving, prompts[i // n], limits[i // n], i % n, body.logprobs is not None,
+                              logprobs) for i in range(len(prompts) * n)]
+    generation = await serving.generate(prompts, params, caller, "completions", "cmpl")
+    echoes = [(p if isinstance(p, str) else serving.tokenizer.decode(p)) if body.echo else "" for p in raw]
+    if body.stream:
+        return StreamingResponse(completion_stream(generation, body, echoes), media_type="text/event-stream")
+    if await cancel_on_disconnect(request, generation.run()) is None:
+        return Response(status_code=499)
+    choices = []
+    for choice in generation.choices:
+        echo = echoes[choice.index // n]
+        out = CompletionChoice(index=choice.index, text=echo + choice.text, finish_reason=choice.engine_finish)
+        if body.logprobs is not None:
+            out.logprobs = completion_logprobs(serving, choice.logprobs, len(echo))
+        choices.append(out)
+    return json_of(TextCompletion(id=generation.request_id, created=generation.created, model=body.model,
+                                  choices=choices, usage=usage_of(generation)))
+
+
+async def completion_stream(generation: Generation, body: CompletionRequest, echoes: list[str]) -> AsyncIterator[str]:
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    extra = {"usage": None} if include_usage else {}
+    offsets = [len(echoes[c.index // generation.n]) for c in generation.choices]
+
+    def chunk(choices: list[CompletionChoice], **usage) -> str:
+        return sse(TextCompletion(id=generation.request_id, created=generation.created, model=body.model,
+                                  choices=choices, **(usage or extra)))
+
+    try:
+        for choice in generation.choices:
+            if echoes[choice.index // generation.n]:
+                yield chunk([CompletionChoice(index=choice.index, text=echoes[choice.index // generation.n])])
+        async for event in generation:
+            index = event.choice.index
+            if event.text or event.finished:
+                out = CompletionChoice(index=index, text=event.text,
+                                       finish_reason=event.choice.engine_finish if event.finished else None)
+                if body.logprobs is not None:
+                    out.logprobs = completion_logprobs(generation.serving, event.logprobs, offsets[index])
+                offsets[index] += len(event.text)
+                yield chunk([out])
+        if include_usage:
+            yield chunk([], usage=usage_of(generation))
+    except Exception as e:  # as above
+        yield sse_error(e)
+        return
+    yield "data: [DONE]\n\n"
+
+
+def completion_logprobs(serving: Serving, entries: list[tuple[int, float, list[tuple[int, float]]]],
+                        offset: int) -> CompletionLogprobs:
+    decode = serving.tokenizer.decode
+    tokens = [decode([t]) for t, _, _ in entries]
+    offsets = []
+    for token in tokens:
+        offsets.append(offset)
+        offset += len(token)
+    return CompletionLogprobs(tokens=tokens, token_logprobs=[lp for _, lp, _ in entries],
+                              top_logprobs=[{decode([i]): v for i, v in top} for _, _, top in entries],
+                              text_offset=offsets)
+
+
+# ---- /v1/models ---------------------------------------------------------------------------------
+
+
+def model_card(serving: Serving) -> ModelCard:
+    created = serving.started
+    return ModelCard(id=serving.model.name, created=int(created), display_name=serving.model.name,
+                     created_at=datetime.fromtimestamp(created, timezone.utc).isoformat().replace("+00:00", "Z"))
+
+
+@router.get("/v1/models", responses={200: {"model": ModelList}, **ERRORS}, response_model=None)
+async def list_models(request: Request, caller: Caller = Depends(authenticate)) -> Response:
+    card = model_card(serving_of(request))
+    return json_of(ModelList(data=[card], first_id=card.id, last_id=card.id))
+
+
+@router.get("/v1/models/{model_id:path}", responses={200: {"model": ModelCard}, **ERRORS}, response_model=None)
+async def get_model(model_id: str, request: Request, caller: Caller = Depends(authenticate)) -> Response:
+    serving_of(request).check_model(model_id)
+    return json_of(model_card(serving_of(request)))
