@@ -86,8 +86,10 @@ class ScriptedEndpoint:
 
 
 def tool_calls(turn: dict) -> list[dict]:
-    return [{"id": f"call_{i}_{c['name']}", "type": "function",
-             "function": {"name": c["name"], "arguments": c["arguments"] if isinstance(c["arguments"], str) else json.dumps(c["arguments"])}}
+    def text(arguments: dict | str) -> str:
+        return arguments if isinstance(arguments, str) else json.dumps(arguments)
+
+    return [{"id": f"call_{i}_{c['name']}", "type": "function", "function": {"name": c["name"], "arguments": text(c["arguments"])}}
             for i, c in enumerate(turn.get("tool_calls", []))]
 
 

@@ -208,7 +208,7 @@ class Agent:
             for call in calls:
                 yield Event("tool_call", call=call)
             results, timed_out = await self.run_calls(calls, deadline)
-            for call, result in zip(calls, results):
+            for call, result in zip(calls, results, strict=True):
                 tool_message = {"role": "tool", "tool_call_id": call.id, "name": call.name, "content": result.content}
                 messages.append(tool_message)
                 yield Event("tool_result", call=call, result=result, message=tool_message)

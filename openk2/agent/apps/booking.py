@@ -44,10 +44,12 @@ ROOMS_PER_HOTEL = 8
 RESTAURANTS = [("London", "Granary Kitchen", "King's Cross", "British", 45), ("London", "Coal Drops Bistro", "King's Cross", "French", 55),
                ("London", "Pancras Pasta", "King's Cross", "Italian", 35), ("London", "Canal Sushi", "King's Cross", "Japanese", 60),
                ("London", "Soho Tandoor", "Soho", "Indian", 40), ("London", "Little Lisbon", "Soho", "Portuguese", 45),
-               ("London", "Shoreditch Smokehouse", "Shoreditch", "Barbecue", 38), ("London", "Garden Court", "Covent Garden", "Modern European", 70),
+               ("London", "Shoreditch Smokehouse", "Shoreditch", "Barbecue", 38),
+               ("London", "Garden Court", "Covent Garden", "Modern European", 70),
                ("Berlin", "Spree Haus", "Mitte", "German", 40), ("Berlin", "Kreuzberg Kitchen", "Kreuzberg", "Middle Eastern", 30),
                ("Paris", "Le Petit Marais", "Le Marais", "French", 60), ("Paris", "Canal Saint-Martin Bistro", "10e", "French", 45),
-               ("New York", "Hudson Yards Grill", "Midtown", "Steakhouse", 90), ("New York", "Brooklyn Noodle Bar", "Brooklyn", "Asian", 35)]
+               ("New York", "Hudson Yards Grill", "Midtown", "Steakhouse", 90),
+               ("New York", "Brooklyn Noodle Bar", "Brooklyn", "Asian", 35)]
 SEATINGS = tuple(time(h, m) for h, m in [(12, 0), (12, 30), (13, 0), (13, 30), (18, 0), (18, 30), (19, 0), (19, 30),
                                            (20, 0), (20, 30), (21, 0), (21, 30)])
 SEATS_PER_SEATING = 24
@@ -137,8 +139,8 @@ class Booking:
         return [(a + timedelta(days=i)).isoformat() for i in range((b - a).days)]
 
     def hotel_offer(self, hotel_id: str, nights: list[str], rooms: int) -> dict:
-        rows = self.store.rows("SELECT * FROM hotel_nights WHERE hotel_id = ? AND night IN (%s) ORDER BY night"
-                               % ",".join("?" * len(nights)), [hotel_id, *nights])
+        rows = self.store.rows(f"SELECT * FROM hotel_nights WHERE hotel_id = ? AND night IN ({marks(nights)}) ORDER BY night",
+                               [hotel_id, *nights])
         rooms_left = min(r["rooms_left"] for r in rows)
         return {"rooms_left": rooms_left, "available": rooms_left >= rooms,
                 "price_total": sum(r["price"] for r in rows) * rooms, "nightly_prices": [r["price"] for r in rows]}
@@ -293,8 +295,8 @@ class Booking:
             hotel, offer = self.item("hotels", hotel_id), self.hotel_offer(hotel_id, nights, rooms)
             if not offer["available"]:
                 raise ValueError(f"{hotel['name']} has only {offer['rooms_left']} rooms left on some night of that stay")
-            self.store.execute("UPDATE hotel_nights SET rooms_left = rooms_left - ? WHERE hotel_id = ? AND night IN (%s)"
-                               % ",".join("?" * len(nights)), [rooms, hotel_id, *nights])
+            self.store.execute(f"UPDATE hotel_nights SET rooms_left = rooms_left - ? WHERE hotel_id = ? "
+                               f"AND night IN ({marks(nights)})", [rooms, hotel_id, *nights])
             return self.record("hotel", hotel_id, f"{hotel['name']}, {hotel['city']}", nights[0],
                                (date.fromisoformat(nights[-1]) + timedelta(days=1)).isoformat(), rooms, None, offer["price_total"])
 
@@ -332,32 +334,39 @@ class Booking:
             b = self.booking(booking_id)
             if b["status"] != "confirmed":
                 raise ValueError(f"booking {booking_id} is already {b['status']}")
-            current = now(self.store)
-            if b["kind"] == "flight":
-                f = self.flight(b["item_id"])
-                if from_db(f["depart_utc"]) <= current:
-                    raise ValueError("the flight has already left")
-                self.store.execute("UPDATE flights SET seats_left = seats_left + ? WHERE id = ?", [b["quantity"], b["item_id"]])
-                refund = b["price"] if b["fare"] == "flex" else 0.0
-            elif b["kind"] == "hotel":
-                nights = self.store.rows("SELECT night, price FROM hotel_nights WHERE hotel_id = ? AND night >= ? AND night < ? ORDER BY night",
-                                         [b["item_id"], b["starts"], b["ends"]])
-                check_in = datetime.combine(date.fromisoformat(b["starts"]), time(0), zone(CITIES[self.item("hotels", b["item_id"])["city"]][1]))
-                if check_in <= current:
-                    raise ValueError("the stay has already begun")
-                self.store.executemany("UPDATE hotel_nights SET rooms_left = rooms_left + ? WHERE hotel_id = ? AND night = ?",
-                                       [(b["quantity"], b["item_id"], n["night"]) for n in nights])
-                late = check_in - current < timedelta(days=1)
-                refund = b["price"] - (nights[0]["price"] * b["quantity"] if late else 0.0)
-            else:
-                starts = datetime.fromisoformat(b["starts"])
-                if starts <= current:
-                    raise ValueError("the reservation time has passed")
-                self.store.execute("UPDATE restaurant_slots SET seats_left = seats_left + ? WHERE restaurant_id = ? AND day = ? AND time = ?",
-                                   [b["quantity"], b["item_id"], starts.date().isoformat(), starts.strftime("%H:%M")])
-                refund = 0.0  # nothing was paid up front
+            release = {"flight": self.release_flight, "hotel": self.release_hotel, "restaurant": self.release_restaurant}
+            refund = release[b["kind"]](b, now(self.store))
             self.store.execute("UPDATE bookings SET status = 'cancelled', refund = ? WHERE id = ?", [refund, booking_id])
             return self.booking(booking_id)
+
+    def release_flight(self, b: dict, current: datetime) -> float:
+        """Give the seats back; the refund: flex fares in full, saver fares nothing."""
+        if from_db(self.flight(b["item_id"])["depart_utc"]) <= current:
+            raise ValueError("the flight has already left")
+        self.store.execute("UPDATE flights SET seats_left = seats_left + ? WHERE id = ?", [b["quantity"], b["item_id"]])
+        return b["price"] if b["fare"] == "flex" else 0.0
+
+    def release_hotel(self, b: dict, current: datetime) -> float:
+        """Give the rooms back; the refund: everything, less the first night within a day of check-in."""
+        nights = self.store.rows("SELECT night, price FROM hotel_nights WHERE hotel_id = ? AND night >= ? AND night < ? "
+                                 "ORDER BY night", [b["item_id"], b["starts"], b["ends"]])
+        city = self.item("hotels", b["item_id"])["city"]
+        check_in = datetime.combine(date.fromisoformat(b["starts"]), time(0), zone(CITIES[city][1]))
+        if check_in <= current:
+            raise ValueError("the stay has already begun")
+        self.store.executemany("UPDATE hotel_nights SET rooms_left = rooms_left + ? WHERE hotel_id = ? AND night = ?",
+                               [(b["quantity"], b["item_id"], n["night"]) for n in nights])
+        late = check_in - current < timedelta(days=1)
+        return b["price"] - (nights[0]["price"] * b["quantity"] if late else 0.0)
+
+    def release_restaurant(self, b: dict, current: datetime) -> float:
+        """Give the seats back; nothing was paid up front, so nothing is refunded."""
+        starts = datetime.fromisoformat(b["starts"])
+        if starts <= current:
+            raise ValueError("the reservation time has passed")
+        self.store.execute("UPDATE restaurant_slots SET seats_left = seats_left + ? WHERE restaurant_id = ? AND day = ? "
+                           "AND time = ?", [b["quantity"], b["item_id"], starts.date().isoformat(), starts.strftime("%H:%M")])
+        return 0.0
 
     def list_bookings(self, include_cancelled: bool = False) -> list[dict]:
         """The user's bookings, oldest first.
@@ -380,3 +389,8 @@ def parse_day(text: str) -> date:
         return date.fromisoformat(text.strip()[:10])
     except ValueError:
         raise ValueError(f"{text!r} is not a date such as 2025-06-10") from None
+
+
+def marks(values: list) -> str:
+    """SQL placeholders for an IN (...) list."""
+    return ",".join("?" * len(values))

@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 
 from ..tools import Tool, function_tool
 from .store import Store
-from .world import NOW, PEOPLE, USER, WORK_END, WORK_START, find_person, from_db, now, parse_time, setting, show_time, to_db, user, zone
+from .world import (NOW, PEOPLE, USER, WORK_END, WORK_START, find_person, from_db, now, parse_time, setting, show_time,
+                    to_db, user, zone)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, title TEXT NOT NULL, start_utc TEXT NOT NULL,
@@ -243,7 +244,7 @@ class Calendar:
 
     def find_free_slots(self, attendees: list[str], start: str | None = None, end: str | None = None,
                         duration_minutes: int = 60, timezone: str | None = None, limit: int = 10) -> list[dict]:
-        """Times when the user and all attendees are free and within everyone's working hours (9:00-17:00, Mon-Fri, each in their own time zone).
+        """Times when the user and all attendees are free, within everyone's working hours (9:00-17:00 Mon-Fri, local time).
 
         Args:
             attendees: e-mail addresses or contact names (the user is always included).
