@@ -116,7 +116,7 @@ class SandboxLimits:
 
 @dataclass(frozen=True)
 class Isolation:
-    """What this machine allows: the mode, and whether the kernel can cap the number of processes."""
+    """The mode this machine allows, and a note saying why (shown to users of the weaker mode)."""
 
     mode: Literal["bwrap", "fallback"]
     note: str
@@ -214,6 +214,8 @@ def set_limits(limits: SandboxLimits, nproc: int, cgroup: Path | None) -> None:
     for name, value in [(resource.RLIMIT_AS, limits.memory_mb << 20), (resource.RLIMIT_CPU, cpu),
                         (resource.RLIMIT_FSIZE, limits.file_size_mb << 20), (resource.RLIMIT_NOFILE, limits.open_files),
                         (resource.RLIMIT_CORE, 0), (resource.RLIMIT_NPROC, nproc)]:
+        hard = resource.getrlimit(name)[1]
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)  # a limit may only go down
         resource.setrlimit(name, (value, value))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .store import Store
@@ -106,7 +106,3 @@ def describe(store: Store) -> str:
     return (f"You act for {me['name']} <{me['email']}>, {me['role']} at {me['organisation']}. "
             f"Office: {setting(store, 'office')}. Time zone: {me['timezone']}. "
             f"It is now {local:%A %d %B %Y, %H:%M} ({show_time(local, tz)}).")
-
-
-def days_from(start: datetime, n: int) -> list[datetime]:
-    return [start + timedelta(days=i) for i in range(n)]
