@@ -41,6 +41,7 @@ def filter_logits(logits: torch.Tensor, params: SamplingParams) -> torch.Tensor:
         cumulative = sorted_logits.softmax(-1).cumsum(-1)
         # Keep the smallest prefix whose mass reaches top_p (the token that crosses it stays in).
         drop_sorted = cumulative - sorted_logits.softmax(-1) >= params.top_p
+        drop_sorted[0] = False  # the most likely token always stays, however small top_p (rounding in cumsum)
         logits = logits.masked_fill(torch.zeros_like(drop_sorted).scatter(0, order, drop_sorted), float("-inf"))
     if params.min_p > 0:
         probs = logits.softmax(-1)

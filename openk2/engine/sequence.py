@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 MAX_STOP_STRINGS = 16
 MAX_STOP_TOKEN_IDS = 64
 MAX_TOP_LOGPROBS = 20
+GREEDY_BELOW_TEMPERATURE = 1e-5
 
 
 @dataclass
 class SamplingParams:
-    """How to pick each next token. temperature 0 means greedy; the other knobs then do nothing."""
+    """How to pick each next token. temperature 0 (or below 1e-5) means greedy; the other knobs then do nothing."""
 
     max_tokens: int = 256
     temperature: float = 1.0
@@ -63,7 +64,9 @@ class SamplingParams:
 
     @property
     def greedy(self) -> bool:
-        return self.temperature == 0
+        # Below this, logits / temperature overflows to inf and sampling meets NaN; it is argmax anyway
+        # (vLLM draws the line at the same place).
+        return self.temperature < GREEDY_BELOW_TEMPERATURE
 
 
 class Status(enum.Enum):
