@@ -254,6 +254,12 @@ def chat(
     chat_loop(engine, params, system)
 
 
+from .agent.cli import agent as agent_command, mcp_app  # noqa: E402  (imports user_errors from this module)
+
+app.command(name="agent")(agent_command)
+app.add_typer(mcp_app, name="mcp")
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     app()
