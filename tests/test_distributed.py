@@ -12,12 +12,15 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from hf_reference import TINY
 from safetensors.torch import load_file
 
 from openk2.config import ModelConfig
 from openk2.train.trainer import TrainConfig, Trainer
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models; see conftest.py
 
 MODEL = ModelConfig(**{k: v for k, v in TINY.items() if k != "num_key_value_heads"})
 # Global batch 4 rows: one process as 2 x 2 accumulation, two processes as 1 x 2 each (gradient sync skipped
@@ -32,9 +35,8 @@ def worker(out: Path, data: Path) -> None:
     torch.distributed.destroy_process_group()
 
 
-def losses(run: Path) -> list[tuple[float, float | None]]:
-    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    return [(r["loss"], r.get("eval_loss")) for r in records]
+def metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
 def test_ddp_and_fsdp2_on_two_processes_match_one_process(tmp_path):
@@ -50,15 +52,21 @@ def test_ddp_and_fsdp2_on_two_processes_match_one_process(tmp_path):
     )
     assert launch.returncode == 0, launch.stderr[-3000:]
 
-    reference = losses(tmp_path / "one")
+    reference = metrics(tmp_path / "one")
     start = fresh_weights()
     single = load_file(tmp_path / "one" / "step-000004" / "model.safetensors")
     for parallel in ("ddp", "fsdp"):
-        got = losses(tmp_path / parallel)
-        assert len(got) == len(reference) == 4
-        for (loss, eval_loss), (ref_loss, ref_eval) in zip(got, reference):
-            assert abs(loss - ref_loss) < 1e-4 * ref_loss, (parallel, got, reference)
-            assert (eval_loss is None) == (ref_eval is None) and (eval_loss is None or abs(eval_loss - ref_eval) < 1e-4 * ref_eval)
+        got = metrics(tmp_path / parallel)
+        assert [r["step"] for r in got] == [r["step"] for r in reference] == [1, 2, 3, 4]
+        # Step 1 sees identical weights: loss and gradient norm agree to float32 rounding (the norm
+        # would be off by 2x if the loss were not normalised by the global batch across ranks).
+        assert abs(got[0]["loss"] - reference[0]["loss"]) < 1e-6 * reference[0]["loss"]
+        assert abs(got[0]["grad_norm"] - reference[0]["grad_norm"]) < 1e-5 * reference[0]["grad_norm"]
+        # Later steps drift by Newton-Schulz's bfloat16 rounding (see below): losses stay within 0.1%.
+        for mine, theirs in zip(got, reference):
+            for key, tolerance in (("loss", 1e-3), ("eval_loss", 1e-3), ("grad_norm", 1e-2)):
+                assert (key in mine) == (key in theirs)
+                assert abs(mine.get(key, 0) - theirs.get(key, 0)) <= tolerance * theirs.get(key, 0), (parallel, key, mine, theirs)
         weights = load_file(tmp_path / parallel / "step-000004" / "model.safetensors")  # FSDP2 shards gathered into one file
         assert weights.keys() == single.keys()
         # Newton-Schulz runs in bfloat16 and amplifies rounding in the gradient's weak directions, so the

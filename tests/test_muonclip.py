@@ -15,6 +15,8 @@ from openk2.model import MLA, CausalLM
 from openk2.train.muonclip import NS_COEFFICIENTS, MuonClip, QKClip, newton_schulz, qk_clip_, split_parameters
 from openk2.train.trainer import init_weights_
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models; see conftest.py
+
 TINY_CONFIG = {k: v for k, v in TINY.items() if k != "num_key_value_heads"}
 
 
@@ -103,10 +105,10 @@ def test_parameters_split_between_muon_and_adamw():
     assert "model.layers.1.mlp.gate.weight" in muon_names
 
 
-def max_logits(attention: MLA, x: torch.Tensor, cos, sin) -> torch.Tensor:
+def max_logits(attention: MLA, x: torch.Tensor, rope: torch.Tensor) -> torch.Tensor:
     attention.track_max_logits, attention.max_logits = True, None
     with torch.no_grad():
-        attention(x, cos, sin)
+        attention(x, rope)
     return attention.max_logits
 
 
@@ -120,15 +122,15 @@ def test_qk_clip_brings_an_exploding_head_back_to_tau_and_leaves_others_bit_iden
         q_weight.view(H, Dn + R, -1)[2] *= 30.0
         attention.kv_b_proj.weight.view(H, Dn + Dv, -1)[2, :Dn] *= 30.0
     x = torch.randn(2, 24, model.config.hidden_size, generator=torch.Generator().manual_seed(0))
-    cos, sin = model.model.rotary_emb(torch.arange(24).expand(2, 24))
-    before = max_logits(attention, x, cos, sin)
+    rope = model.model.rotary_emb(torch.arange(24).expand(2, 24))
+    before = max_logits(attention, x, rope)
     tau = 4 * before[[0, 1, 3]].max().item()  # far above the calm heads, far below head 2
     assert before[2] > 10 * tau
     q_old, kv_b_old, kv_a_old = q_weight.detach().clone(), attention.kv_b_proj.weight.detach().clone(), attention.kv_a_proj_with_mqa.weight.detach().clone()
 
     gamma = qk_clip_(attention, before, tau)
 
-    after = max_logits(attention, x, cos, sin)
+    after = max_logits(attention, x, rope)
     assert after[2].item() == pytest.approx(tau, rel=1e-4)
     assert torch.equal(after[[0, 1, 3]], before[[0, 1, 3]])
     assert gamma[2] < 1 and torch.equal(gamma[[0, 1, 3]], torch.ones(3))

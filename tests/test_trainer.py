@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -20,6 +21,8 @@ from openk2.tokenizer import default_corpus, train_bpe
 from openk2.train import trainer as trainer_module
 from openk2.train.cli import train_app
 from openk2.train.trainer import TrainConfig, Trainer, lr_multiplier, sequence_balance_loss, update_correction_bias_
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models; see conftest.py
 
 MODEL = ModelConfig(**{k: v for k, v in TINY.items() if k != "num_key_value_heads"})
 RUN = dict(seq_len=32, micro_batch_size=2, grad_accum=2, steps=20, lr=1e-2, eval_every=5, eval_rows=4, save_every=10,
@@ -133,7 +136,8 @@ CHATS = [
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "openk2.train.cli", *args], capture_output=True, text=True, timeout=300)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # as one_torch_thread, for the child process
+    return subprocess.run([sys.executable, "-m", "openk2.train.cli", *args], capture_output=True, text=True, timeout=300, env=env)
 
 
 def test_cli_pretrains_then_fine_tunes_on_chats(tmp_path):

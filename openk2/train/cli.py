@@ -73,7 +73,7 @@ def make_command(task: str):
         if trainer.rank == 0:
             last = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
             eval_note = f", eval loss {last['eval_loss']:.4f}" if "eval_loss" in last else ""
-            console.print(f"{task}: {last['step']} steps, loss {last['loss']:.4f}{eval_note}; checkpoint {final}")
+            console.print(f"{task}: {last['step']} steps, loss {last['loss']:.4f}{eval_note}; checkpoint {final}", soft_wrap=True)
         import torch.distributed as dist
 
         if dist.is_initialized():
