@@ -162,3 +162,27 @@ def fuzz(url: str, operation, mode, failures: list[str]) -> None:
             failures.append(f"{operation.label} {mode.value}: {str(e)[:400]}")
 
     run()
+
+
+def test_an_engine_failure_is_a_500_and_the_server_recovers(server, scripted_checkpoint, monkeypatch):
+    """When a step fails the engine ends its batch with finish_reason "error": clients get a 500 error body,
+    or an error event mid-stream, and the next request is served."""
+    llm = server.serving.engine.llm
+    step = llm.step
+
+    def failing_step():
+        if llm.scheduler.running:
+            raise RuntimeError("simulated kernel failure")
+        return step()
+
+    monkeypatch.setattr(llm, "step", failing_step)
+    response = httpx.post(server.url + CHAT, json={"model": MODEL, "messages": HI})
+    assert response.status_code == 500 and response.json()["error"]["code"] == "engine_error"
+    stream = httpx.post(server.url + MESSAGES, json={"model": MODEL, "max_tokens": 8, "messages": HI, "stream": True})
+    assert stream.status_code == 200 and "event: error" in stream.text and "message_stop" not in stream.text
+    monkeypatch.undo()
+    server.wait_idle()
+    reply = httpx.post(server.url + CHAT, json={"model": MODEL, "messages": scripted_checkpoint.hello, "temperature": 0})
+    assert reply.json()["choices"][0]["message"]["content"] == scripted_checkpoint.hello_reply
+    server.serving.ledger.flush()
+    assert [r.finish_reason for r in server.serving.ledger.rows()[-3:]] == ["error", "error", "stop"]

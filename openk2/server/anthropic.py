@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 
 from ..engine import SamplingParams
 from ..tool_parser import OutputDelta
@@ -24,13 +24,14 @@ from .protocol import (
     TextOut,
     ThinkingOut,
     ToolUseOut,
+    anthropic_error,
 )
-from .serving import ChatInput, Choice, Generation, Serving, cancel_on_disconnect
+from .serving import ChatInput, Choice, EventStream, Generation, Serving, run_to_end
 
 logger = logging.getLogger("openk2.server")
 router = APIRouter(tags=["Anthropic"])
 ERRORS = {status: {"model": AnthropicError} for status in (400, 401, 404, 413, 429, 529)}
-SSE = {"text/event-stream": {"schema": {"type": "string"}}}
+SSE = {"text/event-stream": {}}  # server-sent events: message_start ... message_stop
 STOP_REASONS = {"tool_calls": "tool_use", "length": "max_tokens"}
 
 
@@ -52,8 +53,8 @@ async def messages(body: MessagesRequest, request: Request, caller: Caller = Dep
                             stop=body.stop_sequences or [], stop_token_ids=prompt.stop_token_ids)
     generation = await serving.generate([prompt], [params], caller, "messages", "msg")
     if body.stream:
-        return StreamingResponse(message_stream(generation, body), media_type="text/event-stream")
-    if await cancel_on_disconnect(request, generation.run()) is None:
+        return EventStream(message_stream(generation, body), generation)
+    if not await run_to_end(request, generation):
         return Response(status_code=499)
     choice = generation.choices[0]
     parsed = choice.parsed
@@ -197,23 +198,29 @@ class BlockWriter:
 async def message_stream(generation: Generation, body: MessagesRequest) -> AsyncIterator[str]:
     """message_start, content blocks, message_delta (stop reason, usage), message_stop."""
     writer = BlockWriter()
-    held: list[OutputDelta] = []  # the forced start of the answer, sent once message_start is out
+    held: list[OutputDelta] = []  # the answer's forced start, sent once message_start is out
     started = False
+
+    def start() -> Iterator[str]:
+        message = MessageResponse(id=generation.request_id, model=body.model, content=[],
+                                  usage=usage_of(generation, output_tokens=0))
+        yield event("message_start", {"type": "message_start", "message": message.model_dump(mode="json")})
+        for delta in held:
+            yield from writer.write(delta)
+
     try:
         async for item in generation:
             if not started and not item.choice.token_ids and not item.finished:
                 held.append(item.delta)
                 continue
             if not started:  # the engine has read the prompt, so the cached-token count is known
-                message = MessageResponse(id=generation.request_id, model=body.model, content=[],
-                                          usage=usage_of(generation, output_tokens=0))
-                yield event("message_start", {"type": "message_start", "message": message.model_dump(mode="json")})
                 started = True
-                for delta in held:
-                    for chunk in writer.write(delta):
-                        yield chunk
+                for chunk in start():
+                    yield chunk
             for chunk in writer.write(item.delta):
                 yield chunk
+        for chunk in [] if started else start():
+            yield chunk
         for chunk in writer.close():
             yield chunk
         stop_reason, stop_sequence = stop_of(generation, generation.choices[0], body)
@@ -222,5 +229,7 @@ async def message_stream(generation: Generation, body: MessagesRequest) -> Async
                                       "usage": usage_of(generation).model_dump()})
         yield event("message_stop", {"type": "message_stop"})
     except Exception as e:  # the status line is sent: report the failure in the stream
-        logger.exception("error while streaming", exc_info=e)
-        yield event("error", {"type": "error", "error": {"type": "api_error", "message": "internal error while streaming"}})
+        if not isinstance(e, APIError):
+            logger.exception("error while streaming", exc_info=e)
+            e = APIError(500, "internal error while streaming")
+        yield event("error", anthropic_error(e)[1])

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 
 from ..engine import SamplingParams
 from ..tool_parser import OutputDelta
@@ -40,13 +40,14 @@ from .protocol import (
     ToolCallOut,
     TopLogprob,
     Usage,
+    openai_error_body,
 )
-from .serving import ChatInput, Generation, Prompt, Serving, cancel_on_disconnect
+from .serving import ChatInput, EventStream, Generation, Prompt, Serving, run_to_end
 
 logger = logging.getLogger("openk2.server")
 router = APIRouter(tags=["OpenAI"])
 ERRORS = {status: {"model": OpenAIError} for status in (400, 401, 404, 413, 429, 503)}
-SSE = {"text/event-stream": {"schema": {"type": "string"}}}
+SSE = {"text/event-stream": {}}  # server-sent events: the chunk models above, one per event
 
 
 def serving_of(request: Request) -> Serving:
@@ -62,8 +63,11 @@ def sse(reply) -> str:
 
 
 def sse_error(e: Exception) -> str:
-    logger.exception("error while streaming", exc_info=e)
-    return "data: " + json.dumps({"error": {"message": "internal error while streaming", "type": "server_error"}}) + "\n\n"
+    """An error after the stream has begun: OpenAI's error object as the last event."""
+    if not isinstance(e, APIError):
+        logger.exception("error while streaming", exc_info=e)
+        e = APIError(500, "internal error while streaming")
+    return f"data: {json.dumps(openai_error_body(e))}\n\n"
 
 
 # ---- /v1/chat/completions -----------------------------------------------------------------------
@@ -93,8 +97,8 @@ async def chat_completions(body: ChatCompletionRequest, request: Request,
                               top_logprobs) for i in range(body.n or 1)]
     generation = await serving.generate([prompt], params, caller, "chat.completions", "chatcmpl")
     if body.stream:
-        return StreamingResponse(chat_stream(generation, body), media_type="text/event-stream")
-    if await cancel_on_disconnect(request, generation.run()) is None:
+        return EventStream(chat_stream(generation, body), generation)
+    if not await run_to_end(request, generation):
         return Response(status_code=499)  # the client has gone; nobody reads this
     return json_of(chat_completion(generation, body))
 
@@ -248,8 +252,8 @@ async def completions(body: CompletionRequest, request: Request, caller: Caller 
     generation = await serving.generate(prompts, params, caller, "completions", "cmpl")
     echoes = [(p if isinstance(p, str) else serving.tokenizer.decode(p)) if body.echo else "" for p in raw]
     if body.stream:
-        return StreamingResponse(completion_stream(generation, body, echoes), media_type="text/event-stream")
-    if await cancel_on_disconnect(request, generation.run()) is None:
+        return EventStream(completion_stream(generation, body, echoes), generation)
+    if not await run_to_end(request, generation):
         return Response(status_code=499)
     choices = []
     for choice in generation.choices:

@@ -167,7 +167,7 @@ class SamplingFields(Lenient):
     # Extensions that vLLM's OpenAI server accepts too (the openai client sends them via extra_body).
     top_k: int | None = Field(None, ge=0)
     min_p: float | None = Field(None, ge=0, le=1)
-    repetition_penalty: float | None = Field(None, gt=0, le=10)
+    repetition_penalty: float | None = Field(None, ge=0.01, le=10)  # nearer 0, logits / penalty overflow
     ignore_eos: bool | None = None  # generate exactly max_tokens, as benchmarks need
 
     @property

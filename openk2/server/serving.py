@@ -6,11 +6,10 @@ import asyncio
 import itertools
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TypeVar
-
 from fastapi import Request
+from fastapi.responses import StreamingResponse
 
 from ..chat import encode_prompt, encode_segments, next_tool_call_index
 from ..engine import Engine, SamplingParams, TokenEvent
@@ -20,9 +19,6 @@ from .guidance import guide
 from .metrics import Metrics
 from .protocol import APIError
 from .usage import Ledger
-
-T = TypeVar("T")
-
 
 @dataclass
 class ModelSettings:
@@ -127,7 +123,7 @@ class Generation:
         self.streams: list[AsyncIterator[TokenEvent]] = []
         self.started_at = time.perf_counter()
         self.first_token_at: float | None = None
-        self.recorded = False
+        self.closed = False
 
     async def start(self) -> None:
         """Submit every choice to the engine; a refusal (bad parameter, full queue) cancels those already in."""
@@ -155,8 +151,7 @@ class Generation:
             async for index, event in self._merged():
                 yield self._apply(self.choices[index], event)
         finally:
-            self.cancel()
-            self.record()
+            self.close()
 
     async def run(self) -> list[Choice]:
         """Generate to the end (non-streaming requests)."""
@@ -200,6 +195,10 @@ class Generation:
             choice.logprobs += out.logprobs
         if choice.parser:
             out.delta = choice.parser.feed(event.text)
+        if event.finish_reason == "error":  # the engine's step failed and ended its whole batch
+            choice.engine_finish = "error"
+            raise APIError(500, "the engine failed while generating this answer (the server log has the details); "
+                                "retry the request", code="engine_error")
         if event.finish_reason is not None:
             choice.engine_finish, out.finished = event.finish_reason, True
             if choice.parser:
@@ -212,10 +211,12 @@ class Generation:
             if choice.engine_finish is None:
                 self.serving.engine.cancel(choice.request_id)
 
-    def record(self) -> None:
-        if self.recorded:
+    def close(self) -> None:
+        """Cancel what still runs, then meter and bill the request: once, however it ended."""
+        self.cancel()
+        if self.closed:
             return
-        self.recorded = True
+        self.closed = True
         for choice in self.choices:
             choice.engine_finish = choice.engine_finish or "cancelled"
         reasons = sorted({c.finish_reason for c in self.choices})
@@ -333,13 +334,13 @@ class Serving:
         self.limiter.add_tokens(generation.caller, usage.total_tokens)
 
 
-async def cancel_on_disconnect(request: Request, work: Awaitable[T]) -> T | None:
-    """Await work unless the client goes away first; then cancel it (which frees its engine requests) -> None.
+async def run_to_end(request: Request, generation: Generation) -> bool:
+    """Run a non-streaming generation to its end; False if the client went away first.
 
-    Streaming responses get this from Starlette; a non-streaming handler would otherwise keep generating
-    for a client that has left.
+    Streaming responses learn of a disconnect from Starlette; a plain handler would otherwise keep
+    generating for nobody. The generation is closed on every way out, even if it never started.
     """
-    task = asyncio.ensure_future(work)
+    task = asyncio.ensure_future(generation.run())
     watcher = asyncio.ensure_future(_disconnected(request))
     try:
         await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
@@ -347,9 +348,28 @@ async def cancel_on_disconnect(request: Request, work: Awaitable[T]) -> T | None
         watcher.cancel()
         if not task.done():
             task.cancel()  # the client left (or the server is shutting down)
-    return None if task.cancelled() or not task.done() else task.result()
+        generation.close()
+    if task.done() and not task.cancelled():
+        task.result()  # re-raise what went wrong
+        return True
+    return False
 
 
 async def _disconnected(request: Request) -> None:
     while (await request.receive())["type"] != "http.disconnect":
         pass
+
+
+class EventStream(StreamingResponse):
+    """A server-sent event stream of a generation, which is closed when the response ends however it ends
+    (a client that leaves before the first event never starts the body iterator)."""
+
+    def __init__(self, events: AsyncIterator[str], generation: Generation):
+        super().__init__(events, media_type="text/event-stream")
+        self.generation = generation
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.generation.close()
