@@ -120,8 +120,8 @@ def test_sft_mask_covers_exactly_the_assistant_tokens(tokenizer):
     ids, trained = chat_tokens(tokenizer, CHAT["messages"], CHAT["tools"])
     assert ids == encode_prompt(tokenizer, CHAT["messages"], CHAT["tools"], add_generation_prompt=False)
     assert trained_runs(tokenizer, ids, trained) == [
-        'Let me check.<|tool_calls_section_begin|><|tool_call_begin|>functions.get_weather:0<|tool_call_argument_begin|>'
-        '{"city": "Paris"}<|tool_call_end|><|tool_calls_section_end|><|im_end|>',
+        ('Let me check.<|tool_calls_section_begin|><|tool_call_begin|>functions.get_weather:0<|tool_call_argument_begin|>'
+         '{"city": "Paris"}<|tool_call_end|><|tool_calls_section_end|><|im_end|>'),
         "It is sunny in Paris.<|im_end|>",
     ]
 
