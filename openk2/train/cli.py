@@ -20,7 +20,7 @@ DEFAULT = TrainConfig()
 TASK_HELP = {
     "pretrain": """Pretrain on text (.txt/.md/.py, JSONL {"text"}) or pre-tokenised data (.bin uint32, JSONL {"tokens"}).
 
-    Packs the token stream into rows of --seq-len tokens. Multi-process: torchrun --nproc_per_node N -m openk2.cli train pretrain ...""",
+    Packs the token stream into rows of --seq-len tokens. Multi-process: torchrun --nproc_per_node N -m openk2.train.cli pretrain ...""",
     "sft": """Supervised fine-tuning on chats (JSONL {"messages": [...], "tools": [...]}) in K2's chat template.
 
     The loss covers only what the assistant writes (content, tool calls, <|im_end|>). Start from a checkpoint: --config DIR.""",

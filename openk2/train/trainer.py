@@ -1,7 +1,7 @@
 """The training loop for pretraining and SFT, in one process or under torchrun (DDP / FSDP2), with resumable HF checkpoints.
 
 Run it with `openk2 train pretrain ...` / `openk2 train sft ...`; on N processes with
-`torchrun --nproc_per_node N -m openk2.cli train pretrain ... --parallel fsdp`.
+`torchrun --nproc_per_node N -m openk2.train.cli pretrain ... --parallel fsdp` (the same command line as `openk2 train`).
 
 A run directory holds:
   step-000500/        an HF checkpoint (config.json + safetensors, tokenizer files) + trainer_state.pt
