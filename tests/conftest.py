@@ -131,7 +131,8 @@ def live_server(checkpoint: Path, tmp_path: Path, model_name: str = "openk2-test
     import uvicorn
 
     from openk2.engine import EngineConfig, LLMEngine
-    from openk2.server import ModelSettings, ServerConfig, create_app
+    from openk2.server.app import create_app
+    from openk2.server.settings import ModelSettings, ServerConfig
 
     engine_config = EngineConfig(cache_budget_bytes=4 * 1024**2, block_size=16, max_batch_tokens=512,
                                  **(engine or {}))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,22 +16,14 @@ from .. import __version__
 from ..engine import Engine, LLMEngine
 from . import anthropic, openai
 from .auth import Auth, KeyStore, RateLimiter
-from .db import DEFAULT_DB, open_database
+from .db import open_database
 from .metrics import Metrics
 from .protocol import APIError, anthropic_error, error_location, openai_error_body
-from .serving import ModelSettings, Serving
+from .serving import Serving
+from .settings import ModelSettings, ServerConfig
 from .usage import Ledger
 
 logger = logging.getLogger("openk2.server")
-
-
-@dataclass
-class ServerConfig:
-    api_key_required: bool = False  # without it, keys are optional: a known key is metered and limited
-    db: str = DEFAULT_DB  # SQLAlchemy URL of the keys and the usage ledger
-    requests_per_minute: int = 0  # per key, unless the key has its own limit; 0: unlimited
-    tokens_per_minute: int = 0
-    max_body_bytes: int = 32 * 1024**2  # larger request bodies get 413
 
 
 def create_app(llm: LLMEngine, model: ModelSettings, config: ServerConfig | None = None) -> FastAPI:

@@ -11,10 +11,7 @@ from rich.table import Table
 
 from openk2.cli import console, parse_dtype, user_errors
 
-from ..engine import EngineConfig
-from .app import ServerConfig
-from .db import DEFAULT_DB
-from .serving import ModelSettings
+from .settings import DEFAULT_DB, ModelSettings, ServerConfig
 
 server_app = typer.Typer(help="Serve a model over the OpenAI and Anthropic APIs; manage API keys and usage.",
                          no_args_is_help=True, add_completion=False)
@@ -35,8 +32,10 @@ def serve(
     db: DbOption = DEFAULT_DB,
     served_model_name: Annotated[str | None, typer.Option(help="the model name clients send (default: the folder's)")] = None,
     dtype: Annotated[str, typer.Option(help="weights dtype: bfloat16, float32 or float16")] = "bfloat16",
-    cache_mib: Annotated[int, typer.Option(help="KV cache memory budget in MiB")] = EngineConfig.cache_budget_bytes // 1024**2,
-    max_queued: Annotated[int, typer.Option(help="requests waiting for a batch slot; beyond: 503")] = EngineConfig.max_queued,
+    # These two default to EngineConfig's; reading them here would import torch for every `openk2` command.
+    cache_mib: Annotated[int | None, typer.Option(help="KV cache memory budget in MiB [default: the engine's]")] = None,
+    max_queued: Annotated[int | None, typer.Option(help="requests waiting for a batch slot, beyond: 503 [default: the engine's]")]
+    = None,
     requests_per_minute: Annotated[int, typer.Option(help="default per-key limit (0: none)")] = ServerConfig.requests_per_minute,
     tokens_per_minute: Annotated[int, typer.Option(help="default per-key limit (0: none)")] = ServerConfig.tokens_per_minute,
     price_input: Annotated[float, typer.Option(help="USD per million prompt tokens (cache miss)")] = ModelSettings.price_input,
@@ -48,7 +47,7 @@ def serve(
     """Load a checkpoint and serve it: OpenAI at /v1/chat/completions, Anthropic at /v1/messages."""
     import uvicorn
 
-    from ..engine import LLMEngine
+    from ..engine import EngineConfig, LLMEngine
     from .app import create_app
 
     if not (model / "tiktoken.model").is_file():
@@ -59,7 +58,11 @@ def serve(
                              price_output=price_output, anthropic_temperature_scale=anthropic_temperature_scale)
     config = ServerConfig(api_key_required=api_key_required, db=db, requests_per_minute=requests_per_minute,
                           tokens_per_minute=tokens_per_minute)
-    engine_config = EngineConfig(cache_budget_bytes=cache_mib * 1024**2, max_queued=max_queued)
+    engine_config = EngineConfig()
+    if cache_mib is not None:
+        engine_config.cache_budget_bytes = cache_mib * 1024**2
+    if max_queued is not None:
+        engine_config.max_queued = max_queued
     llm = LLMEngine.from_pretrained(model, dtype=parse_dtype(dtype), config=engine_config)
     app = create_app(llm, settings, config)
     shown = "localhost" if host in ("0.0.0.0", "::") else host

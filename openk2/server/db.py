@@ -7,8 +7,6 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import DeclarativeBase
 
-DEFAULT_DB = f"sqlite:///{Path.home() / '.openk2' / 'openk2.db'}"
-
 
 class Base(DeclarativeBase):
     pass

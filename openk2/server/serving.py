@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 
@@ -18,23 +19,8 @@ from .auth import Caller, RateLimiter
 from .guidance import guide
 from .metrics import Metrics
 from .protocol import APIError
+from .settings import ModelSettings
 from .usage import Ledger
-
-@dataclass
-class ModelSettings:
-    """The served model's name, prices and API defaults. Prices are USD per million tokens; the defaults
-    are Kimi K2's list prices."""
-
-    name: str
-    price_input_cache_hit: float = 0.15
-    price_input: float = 0.60  # a cache miss
-    price_output: float = 2.50
-    default_temperature: float = 0.6  # K2's recommended temperature, when a request names none
-    anthropic_temperature_scale: float = 0.6  # Moonshot's Anthropic endpoint runs at request temperature x 0.6
-
-    def cost(self, prompt_tokens: int, cached_tokens: int, completion_tokens: int) -> float:
-        return (cached_tokens * self.price_input_cache_hit + (prompt_tokens - cached_tokens) * self.price_input
-                + completion_tokens * self.price_output) / 1e6
 
 
 @dataclass

@@ -1,0 +1,34 @@
+"""The server's settings and the served model's: flat dataclasses, whose defaults `openk2 serve` reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_DB = f"sqlite:///{Path.home() / '.openk2' / 'openk2.db'}"
+
+
+@dataclass
+class ServerConfig:
+    api_key_required: bool = False  # without it, keys are optional: a known key is metered and limited
+    db: str = DEFAULT_DB  # SQLAlchemy URL of the keys and the usage ledger
+    requests_per_minute: int = 0  # per key, unless the key has its own limit; 0: unlimited
+    tokens_per_minute: int = 0
+    max_body_bytes: int = 32 * 1024**2  # larger request bodies get 413
+
+
+@dataclass
+class ModelSettings:
+    """The served model's name, prices and API defaults. Prices are USD per million tokens; the defaults
+    are Kimi K2's list prices."""
+
+    name: str
+    price_input_cache_hit: float = 0.15
+    price_input: float = 0.60  # a cache miss
+    price_output: float = 2.50
+    default_temperature: float = 0.6  # K2's recommended temperature, when a request names none
+    anthropic_temperature_scale: float = 0.6  # Moonshot's Anthropic endpoint runs at request temperature x 0.6
+
+    def cost(self, prompt_tokens: int, cached_tokens: int, completion_tokens: int) -> float:
+        return (cached_tokens * self.price_input_cache_hit + (prompt_tokens - cached_tokens) * self.price_input
+                + completion_tokens * self.price_output) / 1e6
