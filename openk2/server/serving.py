@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -54,7 +53,7 @@ class Choice:
     text: str = ""  # generated text
     token_ids: list[int] = field(default_factory=list)
     logprobs: list[tuple[int, float, list[tuple[int, float]]]] = field(default_factory=list)
-    engine_finish: str | None = None  # "stop", "length", "cancelled"
+    engine_finish: str | None = None  # "stop", "length", "cancelled", "error"
     cached_tokens: int = 0
     completion_tokens: int = 0
 
@@ -219,9 +218,6 @@ class Generation:
 def merge_deltas(first: OutputDelta, second: OutputDelta) -> OutputDelta:
     return OutputDelta(first.content + second.content, first.reasoning + second.reasoning,
                        first.tool_calls + second.tool_calls)
-
-
-_request_numbers = itertools.count()
 
 
 class Serving:
