@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import logging
 import shutil
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -256,14 +255,14 @@ def chat(
 
 from .agent.cli import agent as agent_command, mcp_app  # noqa: E402  (imports user_errors from this module)
 
+from .train.cli import train_app  # noqa: E402
+
 app.command(name="agent")(agent_command)
 app.add_typer(mcp_app, name="mcp")
+app.add_typer(train_app, name="train")
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     app()
 
-
-if __name__ == "__main__":
-    sys.exit(main())

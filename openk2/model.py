@@ -311,7 +311,7 @@ class Gate(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        self.weight = nn.Parameter(torch.empty(config.n_routed_experts, config.hidden_size))
+        self.weight = nn.Parameter(torch.empty(config.n_routed_experts, config.hidden_size).normal_(0, config.initializer_range))
         self.register_buffer("e_score_correction_bias", torch.zeros(config.n_routed_experts))
         # In training mode the last routing is kept for load balancing: bias updates and balance losses.
         self.last_scores: torch.Tensor | None = None  # [N, E], with grad

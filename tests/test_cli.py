@@ -14,7 +14,7 @@ from openk2.checkpoint import load_model
 
 
 def openk2(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "openk2.cli", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "openk2", *args], capture_output=True, text=True, timeout=120)
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, message: str) -> None:

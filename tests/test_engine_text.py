@@ -19,7 +19,7 @@ def text_checkpoint(tmp_path_factory):
     config = {**TINY, "model_type": "kimi_k2", "vocab_size": 1024, "bos_token_id": 768, "eos_token_id": 769,
               "max_position_embeddings": 256}
     (path / "tiny.json").write_text(json.dumps(config))
-    result = subprocess.run([sys.executable, "-m", "openk2.cli", "init", str(path / "ckpt"), "--config",
+    result = subprocess.run([sys.executable, "-m", "openk2", "init", str(path / "ckpt"), "--config",
                              str(path / "tiny.json"), "--dtype", "float32"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     return path / "ckpt"
@@ -58,7 +58,7 @@ def test_stop_string_cuts_the_text_and_never_leaks(engine):
 
 
 def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "openk2.cli", *args], capture_output=True, text=True, input=stdin,
+    return subprocess.run([sys.executable, "-m", "openk2", *args], capture_output=True, text=True, input=stdin,
                           timeout=180)
 
 
