@@ -28,7 +28,7 @@ import httpx
 import torch
 
 from openk2.chat import encode_prompt
-from openk2.cli import parse_dtype
+from openk2.cli_support import parse_dtype
 from openk2.engine import Engine, EngineConfig, LLMEngine, SamplingParams
 
 CACHE_DIR = Path(__file__).parent / ".cache" / "serve-bench-nano"
@@ -110,7 +110,7 @@ async def through_engine(engine: Engine, clients: int, per_client: int, max_toke
 
 def nano_checkpoint() -> Path:
     if not (CACHE_DIR / "tiktoken.model").exists():
-        subprocess.run([sys.executable, "-m", "openk2.cli", "init", str(CACHE_DIR), "--preset", "nano", "--force"],
+        subprocess.run([sys.executable, "-m", "openk2", "init", str(CACHE_DIR), "--preset", "nano", "--force"],
                        check=True, stdout=subprocess.DEVNULL)
     return CACHE_DIR
 

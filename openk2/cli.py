@@ -2,60 +2,19 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from .cli_support import console, err_console, parse_dtype, resolve_config, user_errors
+
 app = typer.Typer(help="openk2: the Kimi K2 system, open and hackable.", no_args_is_help=True, add_completion=False)
-console = Console()
-err_console = Console(stderr=True)
-
-DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16", "fp16": "float16"}
-
-
-def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Report bad input as one line on stderr with exit status 1, never a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, OSError) as e:
-            err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
-
-    return wrapper
-
-
-def parse_dtype(name: str):
-    import torch
-
-    if name.lower() not in DTYPES:
-        raise ValueError(f"unknown dtype {name!r}; choose from float32, bfloat16, float16")
-    return getattr(torch, DTYPES[name.lower()])
-
-
-def resolve_config(target: str):
-    """A checkpoint directory, a config.json file, or a preset name -> (ModelConfig, checkpoint dir or None)."""
-    from .checkpoint import load_config
-    from .config import PRESETS, ModelConfig, preset
-
-    path = Path(target)
-    if path.is_dir():
-        return load_config(path), path
-    if path.is_file():
-        return ModelConfig.from_json_file(path), None
-    if target in PRESETS:
-        return preset(target), None
-    raise ValueError(f"{target!r} is neither a checkpoint directory, a config file nor a preset ({', '.join(PRESETS)})")
 
 
 def human(n: float, unit: str = "") -> str:
@@ -253,10 +212,14 @@ def chat(
     chat_loop(engine, params, system)
 
 
-from .agent.cli import agent as agent_command, mcp_app  # noqa: E402  (imports user_errors from this module)
-
+# The other packages' commands, mounted last (their modules import only cli_support, not this module).
+from .agent.cli import agent as agent_command, mcp_app  # noqa: E402
+from .server.cli import keys_app, serve, usage  # noqa: E402
 from .train.cli import train_app  # noqa: E402
 
+app.command()(serve)
+app.command()(usage)
+app.add_typer(keys_app, name="keys")
 app.command(name="agent")(agent_command)
 app.add_typer(mcp_app, name="mcp")
 app.add_typer(train_app, name="train")

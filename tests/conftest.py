@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
+# Tiny test models gain nothing from a second thread, and on a busy 2-core machine (tests start
+# servers, CLIs and torchrun workers as subprocesses) OpenMP workers waiting for a descheduled
+# sibling made ops up to 40x slower. One thread per process, inherited by the subprocesses.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import socket
 import threading
 import time
@@ -11,6 +18,8 @@ from pathlib import Path
 
 import pytest
 import torch
+
+torch.set_num_threads(1)
 
 WEATHER_TOOL = {"type": "function", "function": {
     "name": "get_weather", "description": "Current weather in a city",

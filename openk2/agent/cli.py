@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from openk2.cli import user_errors
+from openk2.cli_support import user_errors
 
 from .runtime import Budget, Event, ToolCall, approve_all, deny_all
 

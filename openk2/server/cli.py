@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from openk2.cli_support import user_errors
 
 from .settings import DEFAULT_DB, ModelSettings, ServerConfig
 
@@ -21,19 +21,6 @@ keys_app = typer.Typer(help="API keys: create, list, revoke (stored hashed in th
 server_app.add_typer(keys_app, name="keys")
 
 console = Console()
-
-
-def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """openk2.cli.user_errors (bad input: one line, no traceback), looked up when the command runs: openk2.cli
-    imports this module to mount its commands, so importing openk2.cli here would be circular."""
-
-    @functools.wraps(fn)
-    def command(*args: Any, **kwargs: Any) -> Any:
-        from openk2.cli import user_errors as one_line_errors
-
-        return one_line_errors(fn)(*args, **kwargs)
-
-    return command
 
 
 DbOption = Annotated[str, typer.Option("--db", envvar="OPENK2_DB", help="SQLAlchemy URL of keys and usage ledger")]

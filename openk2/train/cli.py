@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from openk2.cli import console, resolve_config, user_errors
+from openk2.cli_support import console, resolve_config, user_errors
 
 from .trainer import TrainConfig
 
