@@ -183,7 +183,7 @@ class MLA(nn.Module):
     def forward_cached(self, x: torch.Tensor, rope: torch.Tensor, batch: CacheBatch,
                        cache: torch.Tensor) -> torch.Tensor:
         """Attention for N new tokens [N, D] through the cache [P, C+R]: write their latents, attend, project."""
-        N, H, C = x.shape[0], self.n_heads, self.kv_lora_rank
+        N, H = x.shape[0], self.n_heads
         q_nope, q_rope = self.project_q(x).split([self.nope_dim, self.rope_dim], dim=-1)  # [N,H,Dn], [N,H,R]
         q_rope = apply_rope(q_rope, rope.unsqueeze(1))
         latent, k_rope = self.project_latent(x, rope)  # [N,C], [N,R]
