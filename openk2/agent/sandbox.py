@@ -152,7 +152,9 @@ def python_roots() -> list[str]:
 
 
 def bwrap_command(workdir: str) -> list[str]:
-    command = ["bwrap", "--die-with-parent", "--new-session", *NAMESPACES, "--ro-bind", "/usr", "/usr"]
+    # bwrap mounts in order, later over earlier: the empty /tmp comes first so that a Python
+    # installed under /tmp (a virtualenv in a fresh clone, say) stays visible above it.
+    command = ["bwrap", "--die-with-parent", "--new-session", *NAMESPACES, "--tmpfs", "/tmp", "--ro-bind", "/usr", "/usr"]
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):  # merged-/usr systems link these into /usr
         if os.path.islink(top):
             command += ["--symlink", os.readlink(top), top]
@@ -163,7 +165,7 @@ def bwrap_command(workdir: str) -> list[str]:
             command += ["--ro-bind", root, root]
     if os.path.isdir("/usr/share/zoneinfo"):
         command += ["--ro-bind", "/usr/share/zoneinfo", "/usr/share/zoneinfo"]
-    return command + ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--bind", workdir, workdir, "--chdir", workdir]
+    return command + ["--proc", "/proc", "--dev", "/dev", "--bind", workdir, workdir, "--chdir", workdir]
 
 
 def user_process_count(uid: int) -> int:
