@@ -6,7 +6,8 @@ Builds (once, cached under bench/.cache) a random bf16 checkpoint: hidden 1024, 
 experts top-6 + 2 shared, expert width 352, kv_lora_rank 256, no q compression, vocab 32000 (~0.9B
 total, ~0.18B read per token). Prints single-stream decode tokens/s for both and their ratio, the
 memory-bandwidth ceiling and openk2's fraction of it, aggregate tokens/s at 1/4/16 streams, and
-prefill tokens/s for a 1024-token prompt.
+prefill tokens/s for a 1024-token prompt; then openk2's single-stream decode with weight-only int8
+linear layers (`--quantize int8`), against the same bf16 transformers number.
 """
 
 from __future__ import annotations
@@ -111,16 +112,17 @@ def main() -> None:
 
     config = build_checkpoint(CACHE_DIR)
     model = load_model(CACHE_DIR, dtype=torch.bfloat16)
+    active = active_bytes_per_token(model)  # before the engine fuses projections (views would count twice)
+    total_params = sum(p.numel() for p in model.parameters())
     engine = LLMEngine(model, config=EngineConfig(cache_budget_bytes=512 * 1024**2, max_batch_tokens=1024))
     prompt = torch.randint(0, config.vocab_size, (32,)).tolist()
     long_prompt = torch.randint(0, config.vocab_size, (1024,)).tolist()
     openk2_decode(engine, prompt, 8)  # warm-up
 
-    active = active_bytes_per_token(model)
     bandwidth = memory_bandwidth()
     ceiling = bandwidth / active
     ours = openk2_decode(engine, prompt, args.tokens)
-    print(f"checkpoint: {sum(p.numel() for p in model.parameters()) / 1e9:.2f}B parameters, "
+    print(f"checkpoint: {total_params / 1e9:.2f}B parameters, "
           f"{active / 1e6:.0f} MB of bf16 weights read per decoded token")
     print(f"memory read bandwidth: {bandwidth / 1e9:.1f} GB/s -> ceiling {ceiling:.1f} tokens/s")
     print(f"single-stream decode   openk2 {ours:8.1f} tok/s   ({ours / ceiling:.0%} of the ceiling)")
@@ -152,6 +154,15 @@ def main() -> None:
             hf_model(ids[:, :64])
             theirs_prefill = len(long_prompt) / timed(lambda: hf_model(ids, logits_to_keep=1))
         line += f"   transformers {theirs_prefill:8.1f} tok/s   ratio {ours_prefill / theirs_prefill:.2f}x"
+    print(line)
+
+    int8_engine = LLMEngine(load_model(CACHE_DIR, dtype=torch.bfloat16),
+                            config=EngineConfig(cache_budget_bytes=512 * 1024**2, quantize="int8"))
+    openk2_decode(int8_engine, prompt, 8)  # warm-up
+    int8 = openk2_decode(int8_engine, prompt, args.tokens)
+    line = f"single-stream decode   openk2 int8 {int8:8.1f} tok/s"
+    if not args.quick:
+        line += f"   openk2 int8 / transformers bf16 = {int8 / theirs:.2f}x"
     print(line)
 
 

@@ -169,9 +169,10 @@ def load_model(path: str | Path, dtype: torch.dtype = torch.float32, device: str
 
 def save_model(model: CausalLM, path: str | Path, max_shard_bytes: int = 5 * 1024**3) -> None:
     """Write config.json + safetensors (sharded with an index past max_shard_bytes) that transformers loads."""
-    state = {name: _owned(t.detach()) for name, t in model.state_dict().items()}
-    if model.config.tie_word_embeddings:
-        state.pop("lm_head.weight", None)
+    if getattr(model, "quantization", None):
+        raise ValueError(f"this model is quantised ({model.quantization}) for inference; save the model as loaded instead")
+    hf_names = expected_shapes(model.config)  # inference-only additions (fused projections) are not saved
+    state = {name: _owned(t.detach()) for name, t in model.state_dict().items() if name in hf_names}
     dtype = next(t.dtype for name, t in state.items() if not FLOAT32_KEYS.search(name))
     write_checkpoint(path, model.config, iter(state.items()), dtype, max_shard_bytes)
 

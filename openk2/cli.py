@@ -167,6 +167,7 @@ SeedOption = Annotated[int | None, typer.Option(help="seed for reproducible samp
 SystemOption = Annotated[str | None, typer.Option(help="system prompt (default: K2's)")]
 DtypeOption = Annotated[str, typer.Option(help="weights dtype: bfloat16, float32 or float16")]
 CacheOption = Annotated[int, typer.Option(help="KV cache memory budget in MiB")]
+QuantizeOption = Annotated[str | None, typer.Option(help="int8: weight-only int8 linear layers (faster CPU decode)")]
 
 
 @app.command()
@@ -182,12 +183,13 @@ def generate(
     raw: Annotated[bool, typer.Option(help="continue the text as is, without the chat template")] = False,
     dtype: DtypeOption = "bfloat16",
     cache_mib: CacheOption = 1024,
+    quantize: QuantizeOption = None,
 ) -> None:
     """Generate one reply, streamed to the terminal."""
     from .terminal import generate_once, load_engine
 
     params = sampling_options(max_tokens, temperature, top_p, seed)
-    engine = load_engine(model, parse_dtype(dtype), cache_mib * 1024**2)
+    engine = load_engine(model, parse_dtype(dtype), cache_mib * 1024**2, quantize)
     generate_once(engine, prompt, params, system, raw)
 
 
@@ -202,13 +204,14 @@ def chat(
     system: SystemOption = None,
     dtype: DtypeOption = "bfloat16",
     cache_mib: CacheOption = 1024,
+    quantize: QuantizeOption = None,
 ) -> None:
     """Interactive chat with streaming output, in K2's chat template."""
     from .terminal import chat_loop, load_engine
 
     params = sampling_options(max_tokens, temperature, top_p, seed)
     params.validate(vocab_size=1 << 31)
-    engine = load_engine(model, parse_dtype(dtype), cache_mib * 1024**2)
+    engine = load_engine(model, parse_dtype(dtype), cache_mib * 1024**2, quantize)
     chat_loop(engine, params, system)
 
 

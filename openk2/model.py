@@ -257,24 +257,26 @@ class MLP(nn.Module):
         self.gate_proj = nn.Linear(dim, inter_dim, bias=False)
         self.up_proj = nn.Linear(dim, inter_dim, bias=False)
         self.down_proj = nn.Linear(inter_dim, dim, bias=False)
-        self.gate_up: torch.Tensor | None = None  # [2I, D] once fuse_gate_up_() ran: gate and up in one matrix
+        self.gate_up: nn.Module | None = None  # set by fuse_gate_up_(): gate and up as one [2I, D] projection
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.gate_up is None:
-            return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
-        gate, up = F.linear(x, self.gate_up).chunk(2, dim=-1)
-        return F.linear(F.silu(gate) * up, self.down_proj.weight)
+            gate, up = self.gate_proj(x), self.up_proj(x)
+        else:
+            gate, up = self.gate_up(x).chunk(2, dim=-1)
+        return self.down_proj(F.silu(gate) * up)
 
 
 def fuse_gate_up_(mlp: MLP) -> None:
     """Put gate and up projections in one [2I, D] matrix: decoding reads them in one matrix-vector
     product instead of two (CPU GEMV gets closer to memory bandwidth on larger matrices). The two
-    HF-named weights become views of it, so the state dict and checkpoints are unchanged."""
+    HF-named weights become views of it, so checkpoints are unchanged (save_model writes HF keys only)."""
+    inter, dim = mlp.gate_proj.weight.shape
     fused = torch.cat([mlp.gate_proj.weight.detach(), mlp.up_proj.weight.detach()])
-    inter = mlp.gate_proj.weight.shape[0]
+    mlp.gate_up = nn.Linear(dim, 2 * inter, bias=False, device="meta")
+    mlp.gate_up.weight = nn.Parameter(fused, requires_grad=False)
     mlp.gate_proj.weight = nn.Parameter(fused[:inter], requires_grad=False)
     mlp.up_proj.weight = nn.Parameter(fused[inter:], requires_grad=False)
-    mlp.gate_up = fused
 
 
 def route(

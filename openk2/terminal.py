@@ -15,11 +15,12 @@ from .tool_parser import OutputDelta, ParsedOutput, StreamingParser
 HELP = "commands: /reset clears the conversation, /exit (or Ctrl-D) quits"
 
 
-def load_engine(model: Path, dtype, cache_budget_bytes: int) -> LLMEngine:
+def load_engine(model: Path, dtype, cache_budget_bytes: int, quantize: str | None = None) -> LLMEngine:
     if not (Path(model) / "tiktoken.model").is_file():
         raise FileNotFoundError(f"{model} has no tokenizer (tiktoken.model): write one with `openk2 init`, "
                                 "or copy K2's tiktoken.model and tokenizer_config.json next to the weights")
-    return LLMEngine.from_pretrained(model, dtype=dtype, config=EngineConfig(cache_budget_bytes=cache_budget_bytes))
+    config = EngineConfig(cache_budget_bytes=cache_budget_bytes, quantize=quantize)
+    return LLMEngine.from_pretrained(model, dtype=dtype, config=config)
 
 
 def stream_reply(engine: LLMEngine, prompt_ids: list[int], params: SamplingParams, out: Console, stats: Console,

@@ -36,6 +36,7 @@ def serve(
     db: DbOption = DEFAULT_DB,
     served_model_name: Annotated[str | None, typer.Option(help="the model name clients send (default: the folder's)")] = None,
     dtype: Annotated[str, typer.Option(help="weights dtype: bfloat16, float32 or float16")] = "bfloat16",
+    quantize: Annotated[str | None, typer.Option(help="int8: weight-only int8 linear layers (faster CPU decode)")] = None,
     # These two default to EngineConfig's; reading them here would import torch for every `openk2` command.
     cache_mib: Annotated[int | None, typer.Option(help="KV cache memory budget in MiB [default: the engine's]")] = None,
     max_queued: Annotated[int | None, typer.Option(help="requests waiting for a batch slot, beyond: 503 [default: the engine's]")]
@@ -51,7 +52,7 @@ def serve(
     """Load a checkpoint and serve it: OpenAI at /v1/chat/completions, Anthropic at /v1/messages."""
     import uvicorn
 
-    from ..cli import parse_dtype
+    from ..cli_support import parse_dtype
     from ..engine import EngineConfig, LLMEngine
     from .app import create_app
 
@@ -63,7 +64,7 @@ def serve(
                              price_output=price_output, anthropic_temperature_scale=anthropic_temperature_scale)
     config = ServerConfig(api_key_required=api_key_required, db=db, requests_per_minute=requests_per_minute,
                           tokens_per_minute=tokens_per_minute)
-    engine_config = EngineConfig()
+    engine_config = EngineConfig(quantize=quantize)
     if cache_mib is not None:
         engine_config.cache_budget_bytes = cache_mib * 1024**2
     if max_queued is not None:
