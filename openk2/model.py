@@ -150,6 +150,9 @@ class MLA(nn.Module):
         self.max_logits: torch.Tensor | None = None  # [H], float32, detached
         # Prompt chunks attend in whichever form is cheaper ("auto"); tests pin one to check both.
         self.prefill_form = "auto"
+        # Contiguous copies of split_kv_b() for decoding (strided batched GEMVs run 3x slower); see
+        # prepare_for_inference. Not parameters: training and checkpoints only see kv_b_proj.
+        self.absorbed_weights: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def project_q(self, x: torch.Tensor) -> torch.Tensor:
         """[B, T, D] -> [B, T, H, Dn+R]"""
@@ -209,15 +212,19 @@ class MLA(nn.Module):
         and values as they are: nothing is expanded per head.
         """
         H, C = self.n_heads, self.kv_lora_rank
-        w_kv = self.kv_b_proj.weight.view(H, self.nope_dim + self.v_dim, C)
-        w_uk, w_uv = w_kv[:, :self.nope_dim], w_kv[:, self.nope_dim:]  # [H,Dn,C], [H,Dv,C]
+        w_uk, w_uv_t = self.absorbed_weights or self.split_kv_b()
         S, M = q_nope.shape[:2]
         by_head = q_nope.reshape(S * M // H, H, -1).transpose(0, 1)  # [H, S*M/H, Dn]
         q_latent = torch.bmm(by_head, w_uk).transpose(0, 1).reshape(S, M, C)
         q = torch.cat([q_latent, q_rope], dim=-1).to(kv.dtype)  # [S, M, C+R]
         o_latent = absorbed_attention(q, kv, mask, self.softmax_scale, C)  # [S, M, C]
-        o = torch.bmm(o_latent.reshape(S * M // H, H, C).transpose(0, 1).to(w_uv.dtype), w_uv.transpose(1, 2))
+        o = torch.bmm(o_latent.reshape(S * M // H, H, C).transpose(0, 1).to(w_uv_t.dtype), w_uv_t)
         return o.transpose(0, 1).reshape(S, M, self.v_dim)
+
+    def split_kv_b(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """kv_b_proj's weight as W_UK [H, Dn, C] and W_UV transposed [H, C, Dv] (views)."""
+        w_kv = self.kv_b_proj.weight.view(self.n_heads, self.nope_dim + self.v_dim, self.kv_lora_rank)
+        return w_kv[:, :self.nope_dim], w_kv[:, self.nope_dim:].transpose(1, 2)
 
     def attend_expanded(self, q_nope: torch.Tensor, q_rope: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """A prompt chunk's n queries [n, H, Dn|R] against its context kv [L, C+R], expanding K and V per head."""
@@ -443,10 +450,13 @@ class CausalLM(nn.Module):
 
 
 def prepare_for_inference(model: CausalLM) -> CausalLM:
-    """Inference-only weight layout (after the model is on its device): fused gate/up projections."""
+    """Inference-only weight layout (after the model is on its device): fused gate/up projections and
+    contiguous absorbed MLA weights."""
     for module in model.modules():
         if isinstance(module, MLP) and module.gate_up is None:
             fuse_gate_up_(module)
+        if isinstance(module, MLA):
+            module.absorbed_weights = tuple(w.detach().contiguous() for w in module.split_kv_b())
     return model
 
 
