@@ -210,7 +210,7 @@ def chat(
     from .terminal import chat_loop, load_engine
 
     params = sampling_options(max_tokens, temperature, top_p, seed)
-    params.validate(vocab_size=1 << 31)
+    params.validate(vocab_size=1 << 31)  # fail on bad options before the slow model load
     engine = load_engine(model, parse_dtype(dtype), cache_mib * 1024**2, quantize)
     chat_loop(engine, params, system)
 
