@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from openk2.checkpoint import FLOAT32_KEYS, load_model, write_checkpoint
+from openk2.checkpoint import load_model, random_weights, write_checkpoint
 from openk2.config import ModelConfig
 from openk2.engine import EngineConfig, LLMEngine, SamplingParams
 from openk2.model import CausalLM, MoE
@@ -37,21 +37,7 @@ def build_checkpoint(path: Path) -> ModelConfig:
     config = ModelConfig(**BENCH_CONFIG)
     if (path / "config.json").exists():
         return config
-    with torch.device("meta"):
-        shapes = {name: t.shape for name, t in CausalLM(config).state_dict().items()}
-    generator = torch.Generator().manual_seed(0)
-
-    def tensors():
-        for name, shape in shapes.items():
-            if name.endswith("norm.weight"):
-                yield name, torch.ones(shape, dtype=torch.bfloat16)
-            elif name.endswith("e_score_correction_bias"):
-                yield name, torch.zeros(shape)
-            else:
-                t = torch.empty(shape).normal_(0, 0.02, generator=generator)
-                yield name, t if FLOAT32_KEYS.search(name) else t.to(torch.bfloat16)
-
-    write_checkpoint(path, config, tensors(), torch.bfloat16)
+    write_checkpoint(path, config, random_weights(config, torch.bfloat16, seed=0), torch.bfloat16)
     return config
 
 

@@ -85,21 +85,38 @@ def dequantize_fp8(name: str, weight: torch.Tensor, scale_inv: torch.Tensor, blo
     return weight.float() * scale
 
 
-def expected_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
-    """Every tensor name a checkpoint of this config must hold, with its shape (built on meta: no memory)."""
-    with torch.device("meta"):
-        state = CausalLM(config).state_dict()
+def expected_shapes(config: ModelConfig, model: CausalLM | None = None) -> dict[str, tuple[int, ...]]:
+    """Every tensor name a checkpoint of this config must hold, with its shape, from a freshly built
+    model (pass one built on meta to reuse it: building K2's 70K expert matrices takes seconds)."""
+    if model is None:
+        with torch.device("meta"):
+            model = CausalLM(config)
+    state = model.state_dict()
     if config.tie_word_embeddings:
         state.pop("lm_head.weight", None)
     return {name: tuple(t.shape) for name, t in state.items()}
 
 
+def random_weights(config: ModelConfig, dtype: torch.dtype, seed: int = 0) -> Iterator[tuple[str, torch.Tensor]]:
+    """(name, tensor) of a random checkpoint, one tensor at a time: norms 1, correction bias 0, the rest
+    normal(0, initializer_range); the router in float32. Same seed, same weights."""
+    generator = torch.Generator().manual_seed(seed)
+    for name, shape in expected_shapes(config).items():
+        if name.endswith("norm.weight"):
+            tensor = torch.ones(shape)
+        elif name.endswith("e_score_correction_bias"):
+            tensor = torch.zeros(shape)
+        else:
+            tensor = torch.empty(shape).normal_(0.0, config.initializer_range, generator=generator)
+        yield name, tensor if FLOAT32_KEYS.search(name) else tensor.to(dtype)
+
+
 class TensorFilter:
     """Decides for each checkpoint tensor: load it, skip it (MTP layers, stale buffers) or reject it."""
 
-    def __init__(self, path: Path, config: ModelConfig):
+    def __init__(self, path: Path, config: ModelConfig, model: CausalLM | None = None):
         self.path, self.config = path, config
-        self.expected = expected_shapes(config)
+        self.expected = expected_shapes(config, model)
         self.skipped_mtp_layers: set[int] = set()
 
     def wanted(self, name: str, shape: tuple[int, ...]) -> bool:
@@ -150,7 +167,9 @@ def load_model(path: str | Path, dtype: torch.dtype = torch.float32, device: str
     """Read a HF-format checkpoint directory into a CausalLM in eval mode."""
     path = Path(path)
     config = load_config(path)
-    tensors = TensorFilter(path, config)
+    with torch.device("meta"):
+        model = CausalLM(config)
+    tensors = TensorFilter(path, config, model)
     state: dict[str, torch.Tensor] = {}
     block = tuple((config.quantization_config or {}).get("weight_block_size", (128, 128)))
     for name, tensor in iter_checkpoint_tensors(path, block):
@@ -158,8 +177,6 @@ def load_model(path: str | Path, dtype: torch.dtype = torch.float32, device: str
             target_dtype = torch.float32 if FLOAT32_KEYS.search(name) else dtype
             state[name] = tensor.to(device=device, dtype=target_dtype)
     tensors.finish(set(state))
-    with torch.device("meta"):
-        model = CausalLM(config)
     model.load_state_dict(state, assign=True, strict=not config.tie_word_embeddings)
     if config.tie_word_embeddings:
         model.lm_head.weight = model.model.embed_tokens.weight

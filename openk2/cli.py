@@ -89,10 +89,10 @@ def init(
     """Write a random-weight checkpoint in the Hugging Face layout (until trained weights ship)."""
     import torch
 
-    from .checkpoint import FLOAT32_KEYS, write_checkpoint
+    from .checkpoint import random_weights, write_checkpoint
     from .config import ModelConfig
     from .config import preset as make_preset
-    from .model import CausalLM
+    from .model import count_parameters
 
     if (preset is None) == (config is None):
         raise ValueError("give exactly one of --preset NAME or --config FILE")
@@ -100,36 +100,22 @@ def init(
     torch_dtype = parse_dtype(dtype)
     if (out / "config.json").exists() and not force:
         raise ValueError(f"{out} already holds a checkpoint; pass --force to overwrite it")
-    with torch.device("meta"):
-        shapes = {name: t.shape for name, t in CausalLM(model_config).state_dict().items()}
-    if model_config.tie_word_embeddings:
-        shapes.pop("lm_head.weight")
-    nbytes = sum(s.numel() for s in shapes.values()) * torch.tensor([], dtype=torch_dtype).element_size()
+    nbytes = count_parameters(model_config)[0] * torch.tensor([], dtype=torch_dtype).element_size()
     existing = next(p for p in [out.absolute(), *out.absolute().parents] if p.exists())
     free = shutil.disk_usage(existing).free
     if nbytes > free:
         raise ValueError(f"a {preset or config} checkpoint in {dtype} needs {human_bytes(nbytes)} but {existing} has {human_bytes(free)} free")
     out.mkdir(parents=True, exist_ok=True)
 
-    generator = torch.Generator().manual_seed(seed)
-
-    def random_tensors(progress: Progress, task) -> Iterator[tuple[str, torch.Tensor]]:
-        for name, shape in shapes.items():
-            if name.endswith("norm.weight"):
-                tensor = torch.ones(shape)
-            elif name.endswith("e_score_correction_bias"):
-                tensor = torch.zeros(shape)
-            else:
-                tensor = torch.empty(shape).normal_(0.0, model_config.initializer_range, generator=generator)
-            if not FLOAT32_KEYS.search(name):
-                tensor = tensor.to(torch_dtype)
-            progress.advance(task, shape.numel() * tensor.element_size())
+    def with_progress(progress: Progress, task) -> Iterator[tuple[str, torch.Tensor]]:
+        for name, tensor in random_weights(model_config, torch_dtype, seed):
+            progress.advance(task, tensor.numel() * tensor.element_size())
             yield name, tensor
 
     columns = (TextColumn("[bold]init[/] {task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err_console, transient=True) as progress:
         task = progress.add_task(str(out), total=nbytes)
-        write_checkpoint(out, model_config, random_tensors(progress, task), torch_dtype)
+        write_checkpoint(out, model_config, with_progress(progress, task), torch_dtype)
     console.print(f"wrote a random-weight {preset or config} checkpoint ({human_bytes(nbytes)}, {dtype}) to {out}")
     if tokenizer:
         write_tokenizer_for(model_config, out)
