@@ -18,7 +18,7 @@ MODEL = "openk2-test"  # the name conftest's live server gives its model
 def test_agent_calls_a_tool_through_openk2_serve(server, scripted_checkpoint, stream):
     """The checkpoint learnt to call get_weather for Paris: the call crosses the real server, runs, and its result
     goes back. (Its learnt follow-up answer was for a tool message without a `name`; ours carries one, as K2's
-    guidance does, so the second reply is the model's own and only has to end the run.)"""
+    guidance does, so the later replies are the model's own and only have to end the run.)"""
     asked = []
 
     def get_weather(city: str) -> str:
@@ -33,7 +33,7 @@ def test_agent_calls_a_tool_through_openk2_serve(server, scripted_checkpoint, st
                   sampling={"temperature": 0, "max_tokens": 64})
     transcript = asyncio.run(agent.run(scripted_checkpoint.question))
 
-    assert asked == ["Paris"]
+    assert asked[0] == "Paris"  # later turns are the model's own, which guided decoding may turn into valid calls
     call = transcript.messages[1]["tool_calls"][0]
     assert call["id"] == "functions.get_weather:0" and call["function"]["name"] == "get_weather"
     assert json.loads(call["function"]["arguments"]) == {"city": "Paris"}

@@ -14,6 +14,7 @@ from conftest import live_server
 
 from openk2.chat import encode_prompt
 from openk2.engine import LLMEngine, SamplingParams
+from openk2.server.guidance import guide
 from openk2.tool_parser import parse_output
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -24,15 +25,17 @@ LONG = {"model": MODEL, "messages": [{"role": "user", "content": "Write a long s
 
 def test_16_concurrent_streams_get_complete_correct_answers(server, scripted_checkpoint):
     """Each of 16 simultaneous streamed chats (the scripted ones, with a tool call, and unscripted ones) gets
-    exactly what the engine generates for its prompt alone."""
+    exactly what the engine generates for its prompt alone (guided by the same grammar, which ends the answer
+    after the tool-call section without waiting for <|im_end|>)."""
     script = scripted_checkpoint
     chats = [(script.hello, None), (script.question, [script.tool]), (script.followup, [script.tool])]
     chats += [([{"role": "user", "content": f"Tell me about topic {i}."}], None) for i in range(13)]
     reference = LLMEngine.from_pretrained(script.path, dtype=torch.float32)
     expected = []
     for messages, tools in chats:
+        grammar = guide(tools or [], "auto", True, None, 0).grammar  # what the server guides with
         done = reference.generate([encode_prompt(reference.tokenizer, messages, tools=tools)],
-                                  SamplingParams(max_tokens=40, temperature=0))[0]
+                                  SamplingParams(max_tokens=40, temperature=0, grammar=grammar))[0]
         expected.append((parse_output(done.text), len(done.token_ids)))
 
     async def one(client: openai.AsyncOpenAI, messages, tools) -> tuple[str, str, str, str, int]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from ..model import CausalLM, prepare_for_inference
+from .guided import Grammars
 from .kv_cache import KVCache
 from .runner import ModelRunner
 from .sampler import sample
@@ -67,6 +68,7 @@ class LLMEngine:
         self.eos_ids = set(tokenizer.stop_ids) if tokenizer is not None else set()
         eos = model.config.eos_token_id
         self.eos_ids |= set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        self.grammars = Grammars(tokenizer, model.config.vocab_size, self.eos_ids)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, dtype: torch.dtype = torch.bfloat16, config: EngineConfig | None = None,
@@ -117,6 +119,8 @@ class LLMEngine:
         seq = Sequence(prompt_ids, params, request_id)
         if self.tokenizer is not None:
             seq.decoder = self.tokenizer.stream_decoder(skip_special_tokens=True)
+        if params.grammar is not None:
+            seq.matcher = self.grammars.matcher(params.grammar)
         return seq
 
     def add(self, seq: Sequence) -> None:
@@ -156,11 +160,16 @@ class LLMEngine:
         logits, seqs = self.runner.run(plan)
         if not seqs:
             return []
-        sampled = sample(logits, seqs)
+        sampled = sample(logits, seqs, self._allowed(seqs, logits.shape[-1]))
         events = []
         for i, (seq, token) in enumerate(zip(seqs, sampled.token_ids)):
             seq.token_ids.append(token)
-            finish = self._finish_reason(seq, token)
+            if seq.matcher is not None and not seq.matcher.consume_token(token):
+                # The mask allowed only tokens the grammar accepts, so this is a bug, not the model.
+                log.error("request %s: the grammar refused token %d: %s", seq.request_id, token,
+                          seq.matcher.get_error())
+                seq.finish_reason = "error"
+            finish = seq.finish_reason if seq.finish_reason == "error" else self._finish_reason(seq, token)
             text = self._text_delta(seq, token, finish)
             if seq.finish_reason == "stop" and finish is None:
                 finish = "stop"  # a stop string matched in the text
@@ -174,10 +183,24 @@ class LLMEngine:
             events.append(event)
         return events
 
+    def _allowed(self, seqs: list[Sequence], vocab_size: int) -> torch.Tensor | None:
+        """bool [S, V]: the tokens each sequence's grammar allows next (all, for unguided ones)."""
+        guided = [i for i, s in enumerate(seqs) if s.matcher is not None]
+        if not guided:
+            return None
+        allowed = torch.ones(len(seqs), vocab_size, dtype=torch.bool)
+        allowed[guided] = self.grammars.allowed([seqs[i].matcher for i in guided], vocab_size)
+        for i in guided:
+            if not allowed[i].any():  # a matcher in an error state allows nothing; end the request cleanly
+                allowed[i, sorted(self.eos_ids)] = True
+        return allowed
+
     def _finish_reason(self, seq: Sequence, token: int) -> str | None:
         p = seq.params
         if token in p.stop_token_ids or (token in self.eos_ids and not p.ignore_eos):
             return "stop"
+        if seq.matcher is not None and seq.matcher.is_stopped():
+            return "stop"  # the grammar is complete; with ignore_eos it would only allow end-of-turn forever
         if seq.num_output_tokens >= p.max_tokens or len(seq) >= self.max_context:
             return "length"
         return None
@@ -257,7 +280,10 @@ class Engine:
     async def submit(self, prompt_ids: list[int], params: SamplingParams, request_id: str | None = None) -> AsyncIterator[TokenEvent]:
         """Queue a request and return the stream of its events. Invalid requests raise ValueError here, at once;
         a full queue raises OverflowError."""
-        seq = self.llm.new_sequence(prompt_ids, params, request_id)
+        if params.grammar is not None:  # compiling a big schema can take milliseconds: keep the event loop free
+            seq = await asyncio.to_thread(self.llm.new_sequence, prompt_ids, params, request_id)
+        else:
+            seq = self.llm.new_sequence(prompt_ids, params, request_id)
         if len(self._streams) >= self.llm.config.max_queued + self.llm.config.max_seqs:
             raise OverflowError(f"the engine is full ({len(self._streams)} requests in flight)")
         queue: asyncio.Queue = asyncio.Queue()

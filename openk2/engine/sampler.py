@@ -49,19 +49,24 @@ def filter_logits(logits: torch.Tensor, params: SamplingParams) -> torch.Tensor:
     return logits
 
 
-def sample(logits: torch.Tensor, seqs: list[Sequence]) -> Sampled:
-    """logits [S, V] float32, one row per sequence -> next token of each."""
+def sample(logits: torch.Tensor, seqs: list[Sequence], allowed: torch.Tensor | None = None) -> Sampled:
+    """logits [S, V] float32, one row per sequence -> next token of each.
+
+    allowed: bool [S, V] for guided decoding; tokens outside it are never picked. Logprobs still
+    describe the model's own distribution, so that they say how far the grammar had to push it.
+    """
+    scores = logits if allowed is None else logits.masked_fill(~allowed, float("-inf"))
     greedy_rows = [i for i, s in enumerate(seqs) if s.params.greedy and not _penalised(s.params)]
     token_ids = [0] * len(seqs)
     if greedy_rows:
-        picks = logits[greedy_rows].argmax(-1).tolist()
+        picks = scores[greedy_rows].argmax(-1).tolist()
         for i, t in zip(greedy_rows, picks):
             token_ids[i] = t
     plain_greedy = set(greedy_rows)
     for i, seq in enumerate(seqs):
         if i in plain_greedy:
             continue
-        row = apply_penalties(logits[i], seq)
+        row = apply_penalties(scores[i], seq)
         if seq.params.greedy:
             token_ids[i] = int(row.argmax())
             continue

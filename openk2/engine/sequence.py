@@ -30,6 +30,10 @@ class SamplingParams:
     ignore_eos: bool = False
     logprobs: bool = False
     top_logprobs: int = 0
+    # Guided decoding: every generated token must keep the output inside this grammar (llguidance's
+    # Lark dialect, with `%json {schema}` and `<|special|>` tokens; see engine/guided.py). The
+    # output ends when the grammar is complete.
+    grammar: str | None = None
 
     def validate(self, vocab_size: int) -> None:
         """Raise ValueError naming the offending parameter."""
@@ -59,6 +63,8 @@ class SamplingParams:
         if self.seed is not None and not (isinstance(self.seed, int) and -(2**63) <= self.seed < 2**64):
             # torch.Generator.manual_seed's range; outside it the engine thread would fail mid-step
             raise ValueError(f"seed must be an integer in [-2**63, 2**64), got {self.seed!r}")
+        if self.grammar is not None and (not isinstance(self.grammar, str) or not self.grammar.strip()):
+            raise ValueError("grammar must be a non-empty string")
         if not 0 <= self.top_logprobs <= MAX_TOP_LOGPROBS:
             raise ValueError(f"top_logprobs must be in [0, {MAX_TOP_LOGPROBS}], got {self.top_logprobs!r}")
 
@@ -108,6 +114,7 @@ class Sequence:
         self.num_cached_prompt = 0  # of those, taken from the prefix cache at admission
         self.finish_reason: str | None = None
         self.generator = None  # torch.Generator for seeded sampling, made by the sampler
+        self.matcher = None  # llguidance matcher following the output, for guided decoding
         self.decoder = None  # incremental detokeniser, when the engine has a tokenizer
         self.text = ""  # generated text so far (with a tokenizer)
         self.emitted_chars = 0  # how much of self.text has gone out in events

@@ -50,7 +50,8 @@ async def messages(body: MessagesRequest, request: Request, caller: Caller = Dep
     temperature = 1.0 if body.temperature is None else body.temperature  # Anthropic's default
     params = SamplingParams(max_tokens=max_tokens, temperature=temperature * serving.model.anthropic_temperature_scale,
                             top_p=1.0 if body.top_p is None else body.top_p, top_k=body.top_k or 0,
-                            stop=body.stop_sequences or [], stop_token_ids=prompt.stop_token_ids)
+                            stop=body.stop_sequences or [], stop_token_ids=prompt.stop_token_ids,
+                            grammar=prompt.grammar)
     generation = await serving.generate([prompt], [params], caller, "messages", "msg")
     if body.stream:
         return EventStream(message_stream(generation, body), generation)
@@ -113,7 +114,7 @@ def chat_input(body: CountTokensRequest) -> ChatInput:
         raise APIError(400, "tool_choice of type 'tool' needs the tool's name", "tool_choice.name")
     names = {None: "auto", "auto": "auto", "any": "required", "none": "none"}
     return ChatInput(messages, tools or None, choice.name if choice and choice.type == "tool" else names[choice and choice.type],
-                     parallel_tool_calls=not (choice and choice.disable_parallel_tool_use))
+                     parallel_tool_calls=not (choice and choice.disable_parallel_tool_use), schema_param="tools[{i}].input_schema")
 
 
 def text_parts(content: str | list[TextBlock]) -> str | list[dict]:
@@ -121,8 +122,8 @@ def text_parts(content: str | list[TextBlock]) -> str | list[dict]:
 
 
 def tool_input(arguments: str) -> dict:
-    """A call's arguments as the JSON object Anthropic's tool_use.input must be. Until guided decoding makes
-    the model's JSON valid, invalid arguments become {} (and a warning), never a broken response."""
+    """A call's arguments as the JSON object Anthropic's tool_use.input must be. Guided decoding makes them
+    valid; a call cut short by max_tokens is not, and becomes {} (and a warning), never a broken response."""
     try:
         value = json.loads(arguments or "{}")
     except ValueError:

@@ -1,24 +1,49 @@
-"""What the server makes the model write: the forced start of an answer and its stop tokens, from tool_choice and response_format.
+"""What the server makes the model write, from tool_choice and response_format: the answer's forced start,
+and the grammar that every generated token must keep to (guided decoding, engine/guided.py).
 
-Until guided decoding lands (constraining every token to a grammar), this is the whole mechanism:
-a named tool choice starts the answer with K2's tool-call header for that function, so the model
-can only fill in the arguments; `none` stops the model before a tool-call section can open.
+The grammar spells out K2's tool-call framing with the special tokens themselves, so once the model
+opens a tool-call section it can only name a declared function, with the call's running index, and
+write arguments that match that function's JSON Schema:
+
+    <|tool_calls_section_begin|><|tool_call_begin|>functions.NAME:IDX<|tool_call_argument_begin|>{...}<|tool_call_end|>...<|tool_calls_section_end|>
+
+A forced start goes into the prompt instead (prefill is cheaper than decoding): a named tool choice
+begins the answer with that call's header, `required` with the section marker. Plain text in the
+grammar cannot spell `<|`, so nothing the model writes as text can be read as a marker by the parser.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 
-from ..chat import TOOL_CALL_ARGUMENT_BEGIN, TOOL_CALL_BEGIN, TOOL_CALL_END, TOOL_CALLS_BEGIN, Segment
+from ..chat import TOOL_CALL_ARGUMENT_BEGIN, TOOL_CALL_BEGIN, TOOL_CALL_END, TOOL_CALLS_BEGIN, TOOL_CALLS_END, Segment
+from ..engine.guided import check_json_schema, json_rule
+
+# Calls one answer may hold when parallel calls are on; each call's index is spelled out in the grammar.
+MAX_PARALLEL_CALLS = 16
+# Free text that cannot contain `<|` (the start of every K2 marker), as one lexeme.
+TEXT_LEXEME = r"TEXT: /([^<]|<+[^<|])+<*|<+/"
+NO_PARAMETERS = {"type": "object", "properties": {}, "additionalProperties": False}  # OpenAI: parameters omitted
+
+
+class GuidanceError(ValueError):
+    """A schema that cannot guide decoding; `param` names the request field."""
+
+    def __init__(self, message: str, param: str):
+        super().__init__(message)
+        self.param = param
 
 
 @dataclass
 class Guidance:
-    """Segments appended to the prompt after the generation header (the answer's forced start), and the
-    special tokens that end the answer."""
+    """Segments appended to the prompt after the generation header (the answer's forced start), the special
+    tokens that end the answer, and the grammar for the rest of it (None: unconstrained)."""
 
     forced: list[Segment] = field(default_factory=list)
     stop_tokens: list[str] = field(default_factory=list)
+    grammar: str | None = None
 
     @property
     def forced_text(self) -> str:
@@ -32,20 +57,69 @@ def tool_call_header(name: str, index: int) -> list[Segment]:
             Segment(f"functions.{name}:{index}", False, -1), Segment(TOOL_CALL_ARGUMENT_BEGIN, True, -1)]
 
 
-def guide(tool_names: list[str], tool_choice: str, parallel_tool_calls: bool, json_object: bool,
-          first_tool_index: int) -> Guidance:
-    """tool_choice: "auto", "none", "required", or the name of a declared function (checked by the caller)."""
-    if tool_choice == "none" or not tool_names:
-        # Stopping at the section marker keeps a call out of the answer without dropping the tools
-        # from the prompt (which would also defeat the prefix cache between turns).
-        guidance = Guidance(stop_tokens=[TOOL_CALLS_BEGIN, TOOL_CALL_BEGIN])
-        if json_object:
-            guidance.forced = [Segment("{", False, -1)]  # the answer starts as a JSON object
-        return guidance
-    if tool_choice == "required" and len(tool_names) == 1:
-        tool_choice = tool_names[0]
+def guide(tools: list[dict], tool_choice: str, parallel_tool_calls: bool, response_schema: dict | bool | None,
+          first_tool_index: int, schema_param: str = "tools[{i}].function.parameters") -> Guidance:
+    """tools: OpenAI-style function tools; tool_choice: "auto", "none", "required", or the name of a declared
+    function (checked by the caller); response_schema: the JSON Schema the answer's content must match
+    (json_object: {"type": "object"}), or None for free text. GuidanceError for a schema that cannot guide."""
+    names = [t["function"]["name"] for t in tools]
+    schemas = [_parameters(t, schema_param.format(i=i)) for i, t in enumerate(tools)]
+    if response_schema is not None:
+        _check(response_schema, "response_format")
+    args = [f"args_{j}: {json_rule(s)}" for j, s in enumerate(schemas)]
+    answer = ["answer: " + (json_rule(response_schema) if response_schema is not None else "TEXT"), TEXT_LEXEME]
+
+    if tool_choice == "none" or not tools:
+        if response_schema is None and not tools:
+            return Guidance()
+        # The section marker is masked, so the model answers in text instead of ending at a call.
+        return Guidance(grammar=_lark(["start: answer" if response_schema is not None else "start: answer?", *answer]))
+    if tool_choice == "required" and len(tools) == 1:
+        tool_choice = names[0]
+    if tool_choice not in ("auto", "required"):  # one named function: exactly one call, as OpenAI's API makes it
+        j = names.index(tool_choice)
+        return Guidance(tool_call_header(tool_choice, first_tool_index),
+                        grammar=_lark([f"start: args_{j} {TOOL_CALL_END} {TOOL_CALLS_END}", args[j]]))
+    calls = _calls(names, first_tool_index, MAX_PARALLEL_CALLS if parallel_tool_calls else 1)
     if tool_choice == "required":
-        return Guidance([Segment(TOOL_CALLS_BEGIN, True, -1)], [] if parallel_tool_calls else [TOOL_CALL_END])
-    if tool_choice != "auto":  # one named function: exactly one call, as OpenAI's API makes it
-        return Guidance(tool_call_header(tool_choice, first_tool_index), [TOOL_CALL_END])
-    return Guidance(stop_tokens=[] if parallel_tool_calls else [TOOL_CALL_END])
+        return Guidance([Segment(TOOL_CALLS_BEGIN, True, -1)],
+                        grammar=_lark([f"start: calls_0 {TOOL_CALLS_END}", *calls, *args]))
+    section = f"section: {TOOL_CALLS_BEGIN} calls_0 {TOOL_CALLS_END}"
+    # K2 writes any content before its calls; a JSON answer and a call are alternatives.
+    start = "start: answer | section" if response_schema is not None else "start: answer? section?"
+    return Guidance(grammar=_lark([start, section, *answer, *calls, *args]))
+
+
+def _calls(names: list[str], first_index: int, max_calls: int) -> list[str]:
+    """Rules calls_0 .. calls_{n-1}: call k names any declared function, with index first_index + k."""
+    rules = []
+    for k in range(max_calls):
+        index = first_index + k
+        options = " | ".join(f"{json.dumps(f'functions.{name}:{index}')} {TOOL_CALL_ARGUMENT_BEGIN} args_{j}"
+                             for j, name in enumerate(names))
+        more = f" calls_{k + 1}?" if k + 1 < max_calls else ""
+        rules += [f"calls_{k}: call_{k}{more}", f"call_{k}: {TOOL_CALL_BEGIN} ({options}) {TOOL_CALL_END}"]
+    return rules
+
+
+def _parameters(tool: dict, param: str) -> dict:
+    schema = tool["function"].get("parameters")
+    if schema is None:
+        return NO_PARAMETERS
+    _check(schema, param)
+    return schema
+
+
+def _check(schema, param: str) -> None:
+    error = _schema_error(json.dumps(schema, sort_keys=True))
+    if error is not None:
+        raise GuidanceError(f"{param} cannot guide decoding: {error}", param)
+
+
+@lru_cache(maxsize=256)  # agents send the same tools every turn
+def _schema_error(schema_json: str) -> str | None:
+    return check_json_schema(json.loads(schema_json))
+
+
+def _lark(rules: list[str]) -> str:
+    return "\n".join(rules) + "\n"

@@ -79,16 +79,12 @@ async def chat_completions(body: ChatCompletionRequest, request: Request,
                            caller: Caller = Depends(authenticate)) -> Response:
     serving = serving_of(request)
     serving.check_model(body.model)
-    response_format = body.response_format.type if body.response_format else "text"
-    if response_format == "json_schema":
-        raise APIError(400, "response_format type 'json_schema' is not supported yet; use 'json_object'",
-                       "response_format")
     prompt = serving.chat_prompt(ChatInput(
         messages=[chat_message(m) for m in body.messages],
         tools=[t.model_dump(exclude_none=True) for t in body.tools or []] or None,
         tool_choice=tool_choice_name(body.tool_choice),
         parallel_tool_calls=body.parallel_tool_calls is not False,
-        json_object=response_format == "json_object",
+        response_schema=body.response_format.answer_schema if body.response_format else None,
     ))
     param = "max_tokens" if body.max_completion_tokens is None else "max_completion_tokens"
     max_tokens = serving.max_tokens(prompt, body.max_completion_tokens or body.max_tokens, param)
@@ -132,6 +128,7 @@ def sampling_params(body: SamplingFields, serving: Serving, prompt: Prompt, max_
         stop=body.stop_list,
         stop_token_ids=prompt.stop_token_ids,
         ignore_eos=bool(body.ignore_eos),
+        grammar=prompt.grammar,
         logprobs=logprobs,
         top_logprobs=top_logprobs,
     )

@@ -6,7 +6,7 @@ import logging
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 logger = logging.getLogger("openk2.server")
 
@@ -146,8 +146,31 @@ class StreamOptions(Lenient):
     include_usage: bool | None = None
 
 
+class JSONSchemaFormat(Lenient):
+    name: str = Field(pattern=TOOL_NAME)
+    description: str | None = None
+    schema_: dict[str, Any] | bool | None = Field(None, alias="schema")
+    strict: bool | None = None  # openk2 always enforces the schema
+
+
 class ResponseFormat(Lenient):
     type: Literal["text", "json_object", "json_schema"]
+    json_schema: JSONSchemaFormat | None = None
+
+    @model_validator(mode="after")
+    def check_json_schema(self) -> ResponseFormat:
+        if self.type == "json_schema" and self.json_schema is None:
+            raise ValueError("response_format of type 'json_schema' needs a json_schema object with the schema")
+        return self
+
+    @property
+    def answer_schema(self) -> dict | bool | None:
+        """The JSON Schema the answer must match; None for free text."""
+        if self.type == "json_object":
+            return {"type": "object"}
+        if self.type == "json_schema":
+            return True if self.json_schema.schema_ is None else self.json_schema.schema_
+        return None
 
 
 class SamplingFields(Lenient):

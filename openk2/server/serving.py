@@ -15,7 +15,7 @@ from ..chat import encode_prompt, encode_segments, next_tool_call_index
 from ..engine import Engine, SamplingParams, TokenEvent
 from ..tool_parser import OutputDelta, ParsedOutput, StreamingParser
 from .auth import Caller, RateLimiter
-from .guidance import guide
+from .guidance import GuidanceError, guide
 from .metrics import Metrics
 from .protocol import APIError
 from .settings import ModelSettings
@@ -30,7 +30,8 @@ class ChatInput:
     tools: list[dict] | None = None
     tool_choice: str = "auto"  # "auto", "none", "required" or a declared function's name
     parallel_tool_calls: bool = True
-    json_object: bool = False
+    response_schema: dict | bool | None = None  # the JSON Schema the content must match (json_object: {"type": "object"})
+    schema_param: str = "tools[{i}].function.parameters"  # how the request names tool i's schema, in errors
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Prompt:
     ids: list[int]
     forced_text: str = ""  # the answer's forced start, already in ids; the parser reads it first
     stop_token_ids: list[int] = field(default_factory=list)
+    grammar: str | None = None  # guided decoding of the answer after the forced start
     first_tool_index: int = 0  # IDX of the answer's first tool call (calls so far in the conversation)
     chat: bool = True  # parse the output into content and tool calls
 
@@ -262,9 +264,13 @@ class Serving:
         except ValueError as e:  # bad message content, a tool call without a name, text that is not unicode
             raise APIError(400, str(e), "messages") from None
         first_index = next_tool_call_index(chat.messages)
-        guidance = guide(names, chat.tool_choice, chat.parallel_tool_calls, chat.json_object, first_index)
+        try:
+            guidance = guide(chat.tools or [], chat.tool_choice, chat.parallel_tool_calls, chat.response_schema,
+                             first_index, chat.schema_param)
+        except GuidanceError as e:
+            raise APIError(400, str(e), e.param) from None
         return Prompt(ids + encode_segments(self.tokenizer, guidance.forced), guidance.forced_text,
-                      [self.tokenizer.special_id(t) for t in guidance.stop_tokens], first_index)
+                      [self.tokenizer.special_id(t) for t in guidance.stop_tokens], guidance.grammar, first_index)
 
     def text_prompt(self, prompt: str | list[int]) -> Prompt:
         """A raw completion prompt: text (encoded without special tokens) or token ids."""

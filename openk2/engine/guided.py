@@ -1,0 +1,150 @@
+"""Guided decoding: a grammar per request masks the logits, so the output always matches it.
+
+Grammars are llguidance's Lark dialect: plain Lark plus `%json {schema}` for a JSON Schema and
+`<|name|>` for a special token, which lets one grammar hold K2's tool-call framing and every tool's
+argument schema. We chose llguidance over xgrammar after measuring both (`bench/grammar_libs.py`):
+llguidance has no dependencies (xgrammar pulls in transformers and triton), names special tokens
+inside a grammar, explains a bad schema in one line, and its masks cost a few microseconds per token
+on our vocabularies, far below a decode step.
+
+The tokenizer's vocabulary is handed to llguidance once per engine, on first use. Each request's
+grammar is compiled once and kept (keyed by its text) so that an agent's loop, which sends the same
+tools every turn, pays for it only on the first turn; later requests get a copy of the fresh matcher.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from collections import OrderedDict
+
+import llguidance
+import torch
+
+# K2's own spacing for arguments (`{"city": "Paris"}`), and no free whitespace: a weak model would
+# otherwise fill the budget with spaces and newlines.
+JSON_STYLE = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
+# Strings may not contain `<|`: the tool parser reads markers in text, so a string spelling out
+# `<|tool_call_end|>` with ordinary tokens would end the call early. The language of strings without
+# that pair, as a regex without look-arounds (which llguidance does not support).
+NO_MARKER_PATTERN = r"^([^<]|<+[^<|])*<*$"
+_COMPILED_CACHE_SIZE = 128
+
+
+def json_grammar(schema: dict | bool) -> str:
+    """A grammar for one JSON value matching `schema`, in K2's spacing."""
+    return f"start: {json_rule(schema)}\n"
+
+
+def json_rule(schema: dict | bool) -> str:
+    """The `%json {...}` rule body for `schema`, to embed in a larger grammar."""
+    return "%json " + json.dumps(_styled(schema), ensure_ascii=False)
+
+
+def check_json_schema(schema) -> str | None:
+    """Why `schema` cannot guide decoding (invalid JSON Schema, or a feature llguidance does not
+    implement), in one line; None when it can."""
+    import jsonschema
+
+    if not isinstance(schema, (dict, bool)):
+        return f"a JSON Schema must be an object, got {type(schema).__name__}"
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as e:
+        where = "/".join(str(p) for p in e.absolute_path)
+        return f"invalid JSON Schema{f' at {where}' if where else ''}: {e.message}"
+    error = grammar_error(json_grammar(schema))
+    return error
+
+
+def grammar_error(grammar: str, tokenizer: llguidance.LLTokenizer | None = None) -> str | None:
+    """llguidance's complaint about a grammar, reduced to its first line; None if it compiles."""
+    is_error, messages = llguidance.LLMatcher.validate_grammar_with_warnings(grammar, tokenizer)
+    if not is_error:
+        return None
+    message = messages[0]
+    if "failed to compile JSON schema: " in message:
+        message = message.split("failed to compile JSON schema: ", 1)[1]
+    return message.strip().splitlines()[0]
+
+
+def _styled(schema: dict | bool) -> dict | bool:
+    if not isinstance(schema, dict):
+        return schema
+    schema = _strings_without_markers(copy.deepcopy(schema))
+    schema["x-guidance"] = {**schema.get("x-guidance", {}), **JSON_STYLE}
+    return schema
+
+
+def _strings_without_markers(schema):
+    """Add NO_MARKER_PATTERN to every free-text string in the schema (in place)."""
+    if isinstance(schema, list):
+        for item in schema:
+            _strings_without_markers(item)
+    elif isinstance(schema, dict):
+        types = schema.get("type")
+        free_text = not any(k in schema for k in ("pattern", "enum", "const", "format"))
+        if free_text and (types == "string" or (isinstance(types, list) and "string" in types)):
+            schema["pattern"] = NO_MARKER_PATTERN
+        for key, value in schema.items():
+            if key not in ("enum", "const", "default", "examples", "x-guidance"):
+                _strings_without_markers(value)
+    return schema
+
+
+class Grammars:
+    """The model's vocabulary in llguidance's form, and compiled grammars ready to copy per request."""
+
+    def __init__(self, tokenizer, vocab_size: int, eos_ids: set[int]):
+        self.tokenizer = tokenizer
+        self.vocab_size = vocab_size
+        self.eos_ids = sorted(eos_ids)
+        self._lltokenizer: llguidance.LLTokenizer | None = None
+        self._compiled: OrderedDict[str, llguidance.LLMatcher] = OrderedDict()
+        self._lock = threading.Lock()  # requests compile on server threads, the engine thread reads
+        self._executor: llguidance.LLExecutor | None = None
+        self._shifts = torch.arange(32, dtype=torch.int32)
+
+    @property
+    def lltokenizer(self) -> llguidance.LLTokenizer:
+        """Built once (K2's 164K-token vocabulary takes about a second)."""
+        with self._lock:
+            if self._lltokenizer is None:
+                if self.tokenizer is None:
+                    raise ValueError("guided decoding needs the checkpoint's tokenizer (tiktoken.model)")
+                encoding = self.tokenizer._encoding
+                self._lltokenizer = llguidance.LLTokenizer.from_tiktoken(
+                    encoder=encoding._mergeable_ranks, special_tokens=encoding._special_tokens,
+                    pattern=encoding._pat_str, eos_token=self.eos_ids, n_vocab=self.vocab_size)
+            return self._lltokenizer
+
+    def matcher(self, grammar: str) -> llguidance.LLMatcher:
+        """A fresh matcher for `grammar`; ValueError naming the problem if it does not compile."""
+        tokenizer = self.lltokenizer
+        with self._lock:
+            compiled = self._compiled.get(grammar)
+            if compiled is not None:
+                self._compiled.move_to_end(grammar)
+                return compiled.deep_copy()
+        compiled = llguidance.LLMatcher(tokenizer, grammar, log_level=0)
+        if compiled.is_error():
+            raise ValueError(f"the grammar does not compile: {grammar_error(grammar, tokenizer) or compiled.get_error()}")
+        with self._lock:
+            self._compiled[grammar] = compiled
+            while len(self._compiled) > _COMPILED_CACHE_SIZE:
+                self._compiled.popitem(last=False)
+        return compiled.deep_copy()
+
+    def allowed(self, matchers: list[llguidance.LLMatcher], vocab_size: int) -> torch.Tensor:
+        """bool [len(matchers), vocab_size]: the tokens each matcher allows next, computed in parallel."""
+        if self._executor is None:
+            self._executor = llguidance.LLExecutor()
+        words = (self.vocab_size + 31) // 32
+        bits = torch.zeros(len(matchers), words, dtype=torch.int32)
+        self._executor.unsafe_compute_mask_ptr([(m, i) for i, m in enumerate(matchers)], bits.data_ptr(),
+                                               words * 4, len(matchers))
+        allowed = ((bits.unsqueeze(-1) >> self._shifts) & 1).view(len(matchers), -1).bool()
+        if allowed.shape[1] < vocab_size:  # logits padded past the vocabulary: never allowed
+            return torch.nn.functional.pad(allowed, (0, vocab_size - allowed.shape[1]))
+        return allowed[:, :vocab_size]
