@@ -143,8 +143,8 @@ def live_server(checkpoint: Path, tmp_path: Path, model_name: str = "openk2-test
     from openk2.server.app import create_app
     from openk2.server.settings import ModelSettings, ServerConfig
 
-    engine_config = EngineConfig(cache_budget_bytes=4 * 1024**2, block_size=16, max_batch_tokens=512,
-                                 **(engine or {}))
+    engine_config = EngineConfig(**{"cache_budget_bytes": 4 * 1024**2, "block_size": 16, "max_batch_tokens": 512,
+                                    **(engine or {})})
     llm = LLMEngine.from_pretrained(checkpoint, dtype=torch.float32, config=engine_config)
     config.setdefault("db", f"sqlite:///{tmp_path / 'server.db'}")
     app = create_app(llm, ModelSettings(model_name), ServerConfig(**config))

@@ -1,0 +1,310 @@
+"""Guided decoding: with a random-weight model (the worst possible one), every tool call and every structured answer
+matches its JSON Schema, streamed or not, through the real server and the official clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+
+import anthropic
+import httpx
+import jsonschema
+import openai
+import pytest
+import torch
+from conftest import live_server
+
+from openk2.checkpoint import save_model
+from openk2.config import ModelConfig
+from openk2.engine import LLMEngine, SamplingParams
+from openk2.engine.guided import json_grammar
+from openk2.model import CausalLM
+from openk2.tokenizer import write_default_tokenizer
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+MODEL = "openk2-test"
+USER = [{"role": "user", "content": "Plan my week."}]
+
+
+@pytest.fixture(scope="module")
+def random_checkpoint(tmp_path_factory):
+    """An untrained 2-layer model: its next-token distribution is close to uniform over 4096 tokens."""
+    path = tmp_path_factory.mktemp("random")
+    write_default_tokenizer(path, 4096)
+    config = ModelConfig(vocab_size=4096, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, kv_lora_rank=32, qk_nope_head_dim=16, qk_rope_head_dim=8,
+                         v_head_dim=16, max_position_embeddings=4096)
+    torch.manual_seed(0)
+    save_model(CausalLM(config).eval(), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def random_server(random_checkpoint, tmp_path_factory):
+    with live_server(random_checkpoint, tmp_path_factory.mktemp("guided"),
+                     engine={"cache_budget_bytes": 64 * 1024**2, "max_seqs": 32, "max_batch_tokens": 2048}) as live:
+        yield live
+
+
+# ---- schemas a tool might declare -----------------------------------------------------------------------------
+
+
+def random_schema(rng: random.Random, depth: int = 0) -> dict:
+    """A value schema: bounded numbers, enums, booleans, short strings, arrays with maxItems, nested objects."""
+    kinds = ["integer", "number", "enum", "boolean", "string", "array"] + (["object"] * 2 if depth < 2 else [])
+    kind = rng.choice(kinds)
+    if kind == "integer":
+        low = rng.randint(-100, 100)
+        return {"type": "integer", "minimum": low, "maximum": low + rng.randint(0, 1000)}
+    if kind == "number":
+        low = rng.uniform(-50, 50)
+        return {"type": "number", "minimum": round(low, 2), "maximum": round(low + rng.uniform(1, 100), 2)}
+    if kind == "enum":
+        return {"type": "string", "enum": rng.sample(["red", "green", "blue", "Paris", "Tokyo", "NYC", "high", "low"],
+                                                     rng.randint(1, 4))}
+    if kind == "boolean":
+        return {"type": "boolean"}
+    if kind == "string":
+        return {"type": "string", "minLength": rng.randint(0, 2), "maxLength": rng.randint(3, 12)}
+    if kind == "array":
+        return {"type": "array", "items": random_schema(rng, depth + 1), "minItems": rng.randint(0, 1),
+                "maxItems": rng.randint(1, 3)}
+    return random_object(rng, depth + 1)
+
+
+def random_object(rng: random.Random, depth: int = 0) -> dict:
+    names = rng.sample(["city", "date", "guests", "nights", "budget", "tags", "room", "notify", "priority", "details"],
+                       rng.randint(1, 4))
+    properties = {name: random_schema(rng, depth) for name in names}
+    return {"type": "object", "properties": properties, "required": rng.sample(names, rng.randint(0, len(names))),
+            "additionalProperties": False}
+
+
+def random_tools(rng: random.Random) -> list[dict]:
+    names = rng.sample(["book_hotel", "send_email", "create_event", "search_flights", "add_to_cart"], rng.randint(1, 3))
+    return [{"type": "function", "function": {"name": name, "description": f"{name} for the user",
+                                              "parameters": random_object(rng)}} for name in names]
+
+
+def validate_calls(tools: list[dict], calls) -> None:
+    schemas = {t["function"]["name"]: t["function"]["parameters"] for t in tools}
+    for call in calls:
+        assert call.function.name in schemas
+        jsonschema.validate(json.loads(call.function.arguments), schemas[call.function.name])
+
+
+# ---- the acceptance runs -------------------------------------------------------------------------------------
+
+
+def test_200_required_tool_calls_all_match_their_schemas(random_server):
+    """200 sampled requests, each with its own random tools and tool_choice 'required': every call validates."""
+    requests = []
+    for i in range(200):
+        rng = random.Random(i)
+        requests.append(random_tools(rng))
+
+    async def one(client, i, tools):
+        return await client.chat.completions.create(model=MODEL, messages=USER, tools=tools, tool_choice="required",
+                                                    temperature=1.0, seed=i, max_tokens=300)
+
+    async def everyone():
+        async with openai.AsyncOpenAI(base_url=f"{random_server.url}/v1", api_key="none", max_retries=0) as client:
+            limit = asyncio.Semaphore(32)
+
+            async def bounded(i, tools):
+                async with limit:
+                    return await one(client, i, tools)
+            return await asyncio.gather(*(bounded(i, tools) for i, tools in enumerate(requests)))
+
+    replies = asyncio.run(everyone())
+    finished_with_calls = 0
+    calls = 0
+    for tools, reply in zip(requests, replies):
+        choice = reply.choices[0]
+        if choice.finish_reason == "length":
+            continue  # cut short by max_tokens: not a finished call (the verifier does not count these either)
+        assert choice.finish_reason == "tool_calls" and choice.message.tool_calls
+        validate_calls(tools, choice.message.tool_calls)
+        finished_with_calls += 1
+        calls += len(choice.message.tool_calls)
+    assert finished_with_calls >= 190, f"only {finished_with_calls} of 200 answers finished within max_tokens"
+    assert calls > finished_with_calls  # parallel calls happen, and validate too
+    random_server.wait_idle()
+
+
+def test_streaming_and_non_streaming_agree(random_server):
+    """Same seed, same answer: the streamed tool-call chunks reassemble to the non-streamed calls."""
+    client = openai.OpenAI(base_url=f"{random_server.url}/v1", api_key="none", max_retries=0)
+    for i in range(12):
+        tools = random_tools(random.Random(1000 + i))
+        choice = ["required", "auto", {"type": "function", "function": {"name": tools[-1]["function"]["name"]}}][i % 3]
+        request = dict(model=MODEL, messages=USER, tools=tools, tool_choice=choice, temperature=1.0, seed=i,
+                       max_tokens=300)
+        whole = client.chat.completions.create(**request).choices[0]
+        content, calls, finish = "", {}, None
+        for chunk in client.chat.completions.create(**request, stream=True):
+            for delta in chunk.choices:
+                content += delta.delta.content or ""
+                for call in delta.delta.tool_calls or []:
+                    entry = calls.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
+                    entry["id"] += call.id or ""
+                    entry["name"] += call.function.name or ""
+                    entry["arguments"] += call.function.arguments or ""
+                finish = delta.finish_reason or finish
+        assert finish == whole.finish_reason and content == (whole.message.content or "")
+        expected = [{"id": c.id, "name": c.function.name, "arguments": c.function.arguments}
+                    for c in whole.message.tool_calls or []]
+        assert [calls[k] for k in sorted(calls)] == expected
+        if whole.finish_reason == "tool_calls":
+            validate_calls(tools, whole.message.tool_calls)
+
+
+def test_structured_outputs_match_json_schema(random_server):
+    """response_format json_schema: 50 random object schemas, every finished answer parses and validates."""
+    async def one(client, i):
+        schema = random_object(random.Random(5000 + i))
+        reply = await client.chat.completions.create(
+            model=MODEL, messages=USER, temperature=1.0, seed=i, max_tokens=300,
+            response_format={"type": "json_schema", "json_schema": {"name": "plan", "schema": schema, "strict": True}})
+        return schema, reply.choices[0]
+
+    async def everyone():
+        async with openai.AsyncOpenAI(base_url=f"{random_server.url}/v1", api_key="none", max_retries=0) as client:
+            return await asyncio.gather(*(one(client, i) for i in range(50)))
+
+    finished = 0
+    for schema, choice in asyncio.run(everyone()):
+        if choice.finish_reason == "length":
+            continue
+        assert choice.finish_reason == "stop"
+        jsonschema.validate(json.loads(choice.message.content), schema)
+        finished += 1
+    assert finished >= 45
+
+
+def test_json_object_is_a_json_object(random_server):
+    client = openai.OpenAI(base_url=f"{random_server.url}/v1", api_key="none", max_retries=0)
+    for seed in range(5):
+        reply = client.chat.completions.create(model=MODEL, messages=USER, response_format={"type": "json_object"},
+                                               temperature=1.0, seed=seed, max_tokens=400).choices[0]
+        if reply.finish_reason == "stop":
+            assert isinstance(json.loads(reply.message.content), dict)
+
+
+def test_tool_choice_modes(random_server):
+    client = openai.OpenAI(base_url=f"{random_server.url}/v1", api_key="none", max_retries=0)
+    tools = random_tools(random.Random(7)) + [{"type": "function", "function": {"name": "ping"}}]  # no parameters
+    for seed in range(4):
+        single = client.chat.completions.create(model=MODEL, messages=USER, tools=tools, tool_choice="required",
+                                                parallel_tool_calls=False, temperature=1.0, seed=seed,
+                                                max_tokens=300).choices[0]
+        if single.finish_reason == "tool_calls":
+            assert len(single.message.tool_calls) == 1
+            validate_calls(tools[:-1], [c for c in single.message.tool_calls if c.function.name != "ping"])
+            assert all(json.loads(c.function.arguments) == {} for c in single.message.tool_calls
+                       if c.function.name == "ping")
+        named = client.chat.completions.create(model=MODEL, messages=USER, tools=tools, temperature=1.0, seed=seed,
+                                               tool_choice={"type": "function", "function": {"name": "ping"}},
+                                               max_tokens=50).choices[0]
+        assert named.finish_reason == "tool_calls" and [c.function.name for c in named.message.tool_calls] == ["ping"]
+        assert named.message.tool_calls[0].function.arguments == "{}"
+        assert named.message.tool_calls[0].id == "functions.ping:0"
+        none = client.chat.completions.create(model=MODEL, messages=USER, tools=tools, tool_choice="none",
+                                              temperature=1.0, seed=seed, max_tokens=60).choices[0]
+        assert not none.message.tool_calls and "<|" not in (none.message.content or "")
+
+
+def test_call_indices_continue_the_conversation(random_server):
+    """A second-turn call gets the next running index (K2's functions.NAME:IDX), constrained, not repaired."""
+    client = openai.OpenAI(base_url=f"{random_server.url}/v1", api_key="none", max_retries=0)
+    tools = [{"type": "function", "function": {"name": "ping"}}]
+    history = [*USER, {"role": "assistant", "content": "", "tool_calls": [
+        {"id": "functions.ping:0", "type": "function", "function": {"name": "ping", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "functions.ping:0", "content": "pong"}]
+    reply = client.chat.completions.create(model=MODEL, messages=history, tools=tools, tool_choice="required",
+                                           parallel_tool_calls=False, seed=3, max_tokens=40).choices[0]
+    assert [c.id for c in reply.message.tool_calls] == ["functions.ping:1"]
+
+
+def test_anthropic_forced_tool_use_matches_input_schema(random_server):
+    client = anthropic.Anthropic(base_url=random_server.url, api_key="none", max_retries=0)
+    for seed in range(6):
+        tools = random_tools(random.Random(9000 + seed))
+        declared = [{"name": t["function"]["name"], "input_schema": t["function"]["parameters"]} for t in tools]
+        choice = {"type": "any"} if seed % 2 else {"type": "tool", "name": declared[0]["name"]}
+        reply = client.messages.create(model=MODEL, max_tokens=300, messages=USER, tools=declared, tool_choice=choice)
+        if reply.stop_reason == "max_tokens":
+            continue
+        uses = [block for block in reply.content if block.type == "tool_use"]
+        assert reply.stop_reason == "tool_use" and uses
+        for use in uses:
+            jsonschema.validate(use.input, next(d["input_schema"] for d in declared if d["name"] == use.name))
+
+
+@pytest.mark.parametrize("schema, problem", [
+    ({"type": "object", "properties": {"n": {"type": "integer", "minimum": "x"}}}, "'x' is not of type 'number'"),
+    ({"type": "object", "properties": {"n": {"not": {"type": "integer"}}}}, 'Unimplemented keys: ["not"]'),
+    ({"type": "object", "properties": {"s": {"type": "string", "minLength": 5, "maxLength": 2}}, "required": ["s"]},
+     "unsatisfiable"),
+    ({"type": "object", "properties": {"r": {"$ref": "#/$defs/missing"}}}, "/$defs/missing"),
+    ({"type": "object", "properties": {"s": {"type": "string", "format": "shoe-size"}}}, "Unknown format"),
+])
+def test_unusable_schemas_are_a_400_naming_the_field(random_server, schema, problem):
+    tools = [{"type": "function", "function": {"name": "ok", "parameters": {"type": "object"}}},
+             {"type": "function", "function": {"name": "bad", "parameters": schema}}]
+    random_server.wait_idle()
+    rows_before = len(random_server.serving.ledger.rows())  # a generation that ran, even briefly, is billed
+    with httpx.Client(base_url=random_server.url) as http:
+        reply = http.post("/v1/chat/completions", json={"model": MODEL, "messages": USER, "tools": tools})
+        assert reply.status_code == 400
+        error = reply.json()["error"]
+        assert error["param"] == "tools[1].function.parameters" and problem in error["message"]
+        reply = http.post("/v1/chat/completions", json={"model": MODEL, "messages": USER, "response_format": {
+            "type": "json_schema", "json_schema": {"name": "out", "schema": schema}}})
+        assert reply.status_code == 400 and reply.json()["error"]["param"] == "response_format"
+        assert problem in reply.json()["error"]["message"]
+        reply = http.post("/v1/messages", json={"model": MODEL, "max_tokens": 10, "messages": USER, "tools": [
+            {"name": "bad", "input_schema": schema}]})
+        assert reply.status_code == 400 and problem in reply.json()["error"]["message"]
+        assert "tools[0].input_schema" in reply.json()["error"]["message"]
+    random_server.wait_idle()
+    assert len(random_server.serving.ledger.rows()) == rows_before
+
+
+# ---- the engine on its own -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def engine(random_checkpoint):
+    return LLMEngine.from_pretrained(random_checkpoint, dtype=torch.float32)
+
+
+def test_engine_grammar_limits_every_token(engine):
+    grammar = 'start: ("yes" | "no" | "maybe") "!"\n'
+    outputs = engine.generate([[1, 2, 3]] * 8, [SamplingParams(max_tokens=20, temperature=1.0, seed=s, grammar=grammar)
+                                                for s in range(8)])
+    assert {o.text for o in outputs} <= {"yes!", "no!", "maybe!"} and all(o.finish_reason == "stop" for o in outputs)
+    assert len({o.text for o in outputs}) > 1  # sampled, not forced to one answer
+
+
+def test_guided_and_free_requests_share_a_batch(engine):
+    """A guided request next to unguided ones: the free ones are untouched (same tokens as alone)."""
+    free = SamplingParams(max_tokens=12, temperature=0, ignore_eos=True)
+    alone = engine.generate([[5, 6, 7]], free)[0].token_ids
+    schema = {"type": "object", "properties": {"n": {"type": "integer", "minimum": 0, "maximum": 9}},
+              "required": ["n"], "additionalProperties": False}
+    mixed = engine.generate([[5, 6, 7], [8, 9], [5, 6, 7]],
+                            [free, SamplingParams(max_tokens=30, temperature=0, grammar=json_grammar(schema),
+                                                  logprobs=True, top_logprobs=3), free])
+    assert mixed[0].token_ids == alone and mixed[2].token_ids == alone
+    assert json.loads(mixed[1].text)["n"] in range(10) and mixed[1].text.startswith('{"n": ')
+    assert all(lp <= 0 and lp > float("-inf") for lp in mixed[1].logprobs)  # the model's own logprobs stay finite
+
+
+def test_engine_refuses_bad_grammars_before_work(engine):
+    with pytest.raises(ValueError, match="grammar"):
+        engine.add_request([1, 2], SamplingParams(grammar="start: undefined_rule\n"))
+    with pytest.raises(ValueError, match="grammar must be a non-empty string"):
+        engine.add_request([1, 2], SamplingParams(grammar="  "))
+    assert not engine.has_work
