@@ -183,17 +183,16 @@ class LLMEngine:
             events.append(event)
         return events
 
-    def _allowed(self, seqs: list[Sequence], vocab_size: int) -> torch.Tensor | None:
-        """bool [S, V]: the tokens each sequence's grammar allows next (all, for unguided ones)."""
-        guided = [i for i, s in enumerate(seqs) if s.matcher is not None]
-        if not guided:
+    def _allowed(self, seqs: list[Sequence], vocab_size: int) -> tuple[list[int], torch.Tensor] | None:
+        """The rows of guided sequences, and bool [rows, V]: the tokens each one's grammar allows next."""
+        rows = [i for i, s in enumerate(seqs) if s.matcher is not None]
+        if not rows:
             return None
-        allowed = torch.ones(len(seqs), vocab_size, dtype=torch.bool)
-        allowed[guided] = self.grammars.allowed([seqs[i].matcher for i in guided], vocab_size)
-        for i in guided:
-            if not allowed[i].any():  # a matcher in an error state allows nothing; end the request cleanly
-                allowed[i, sorted(self.eos_ids)] = True
-        return allowed
+        allowed = self.grammars.allowed([seqs[i].matcher for i in rows], vocab_size)
+        stuck = (~allowed.any(-1)).nonzero().flatten().tolist()
+        if stuck:  # a matcher in an error state allows nothing: end the request (its consume reports the error)
+            allowed[torch.tensor(stuck)[:, None], torch.tensor(sorted(self.eos_ids))[None, :]] = True
+        return rows, allowed
 
     def _finish_reason(self, seq: Sequence, token: int) -> str | None:
         p = seq.params

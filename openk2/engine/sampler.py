@@ -49,13 +49,24 @@ def filter_logits(logits: torch.Tensor, params: SamplingParams) -> torch.Tensor:
     return logits
 
 
-def sample(logits: torch.Tensor, seqs: list[Sequence], allowed: torch.Tensor | None = None) -> Sampled:
+def constrain(logits: torch.Tensor, rows: list[int], allowed: torch.Tensor) -> torch.Tensor:
+    """A copy of logits with the tokens outside `allowed` at -inf in `rows`. torch.where, because masked_fill
+    is several times slower on CPU for K2's 164K-token rows (measured: 1.1 vs 3.5-9 ms for 16 rows)."""
+    masked = torch.where(allowed, logits[rows], float("-inf"))
+    if len(rows) == logits.shape[0]:
+        return masked
+    scores = logits.clone()
+    scores[rows] = masked
+    return scores
+
+
+def sample(logits: torch.Tensor, seqs: list[Sequence], guided: tuple[list[int], torch.Tensor] | None = None) -> Sampled:
     """logits [S, V] float32, one row per sequence -> next token of each.
 
-    allowed: bool [S, V] for guided decoding; tokens outside it are never picked. Logprobs still
-    describe the model's own distribution, so that they say how far the grammar had to push it.
+    guided: (rows, allowed bool [len(rows), V]) for guided decoding; those rows never pick a token outside
+    `allowed`. Logprobs still describe the model's own distribution: they say how far the grammar pushed it.
     """
-    scores = logits if allowed is None else logits.masked_fill(~allowed, float("-inf"))
+    scores = logits if guided is None else constrain(logits, *guided)
     greedy_rows = [i for i, s in enumerate(seqs) if s.params.greedy and not _penalised(s.params)]
     token_ids = [0] * len(seqs)
     if greedy_rows:
