@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from collections.abc import Iterator
@@ -145,6 +146,30 @@ def sampling_options(max_tokens: int, temperature: float, top_p: float, seed: in
     return SamplingParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed)
 
 
+def guided_grammar(json_schema: Path | None, grammar: Path | None) -> str | None:
+    """The grammar for --json-schema or --grammar; ValueError naming the file and the problem."""
+    from .engine.guided import check_json_schema, grammar_error, json_grammar
+
+    if json_schema is not None and grammar is not None:
+        raise ValueError("give --json-schema or --grammar, not both")
+    if json_schema is not None:
+        try:
+            schema = json.loads(json_schema.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{json_schema} is not JSON: {e}") from None
+        problem = check_json_schema(schema)
+        if problem is not None:
+            raise ValueError(f"{json_schema} cannot guide decoding: {problem}")
+        return json_grammar(schema)
+    if grammar is not None:
+        text = grammar.read_text()
+        problem = grammar_error(text)
+        if problem is not None:
+            raise ValueError(f"{grammar}: {problem}")
+        return text
+    return None
+
+
 ModelOption = Annotated[Path, typer.Option("--model", "-m", help="checkpoint directory (weights + tokenizer)")]
 MaxTokensOption = Annotated[int, typer.Option(help="most tokens to generate per reply")]
 TemperatureOption = Annotated[float, typer.Option(help="0 is greedy; 0.6 is K2's recommendation")]
@@ -170,11 +195,16 @@ def generate(
     dtype: DtypeOption = "bfloat16",
     cache_mib: CacheOption = 1024,
     quantize: QuantizeOption = None,
+    json_schema: Annotated[Path | None, typer.Option(
+        help="a JSON Schema file: the reply is JSON that matches it (guided decoding)")] = None,
+    grammar: Annotated[Path | None, typer.Option(
+        help="a grammar file the reply must match (llguidance Lark: %json {...}, <|special|> tokens)")] = None,
 ) -> None:
     """Generate one reply, streamed to the terminal."""
     from .terminal import generate_once, load_engine
 
     params = sampling_options(max_tokens, temperature, top_p, seed)
+    params.grammar = guided_grammar(json_schema, grammar)  # checked before the slow model load
     engine = load_engine(model, parse_dtype(dtype), cache_mib * 1024**2, quantize)
     generate_once(engine, prompt, params, system, raw)
 

@@ -87,3 +87,22 @@ def test_cli_refuses_a_checkpoint_without_tokenizer(tmp_path):
     make_hf_model().save_pretrained(tmp_path)
     result = cli("generate", "-m", str(tmp_path), "hi")
     assert result.returncode == 1 and "has no tokenizer" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_generate_with_a_json_schema(text_checkpoint, tmp_path):
+    """--json-schema: the random model's reply is JSON matching the schema; a schema that cannot guide is one line."""
+    import jsonschema
+
+    schema = {"type": "object", "properties": {"answer": {"enum": ["yes", "no"]},
+                                               "confidence": {"type": "integer", "minimum": 0, "maximum": 100}},
+              "required": ["answer", "confidence"], "additionalProperties": False}
+    (tmp_path / "schema.json").write_text(json.dumps(schema))
+    result = cli("generate", "-m", str(text_checkpoint), "Is it raining?", "--json-schema", str(tmp_path / "schema.json"),
+                 "--seed", "1", "--max-tokens", "40", "--dtype", "float32")
+    assert result.returncode == 0, result.stderr
+    jsonschema.validate(json.loads(result.stdout), schema)
+    (tmp_path / "bad.json").write_text(json.dumps({"type": "object", "properties": {"a": {"not": {}}}}))
+    result = cli("generate", "-m", str(text_checkpoint), "hi", "--json-schema", str(tmp_path / "bad.json"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'bad.json'} cannot guide decoding: "
+                                                  'Unimplemented keys: ["not"]']

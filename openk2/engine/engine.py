@@ -87,6 +87,8 @@ class LLMEngine:
     def warmup(self) -> None:
         """Run a tiny request so that one-time kernel and thread-pool start-up is not billed to the first user."""
         self.generate([[0] * 3], SamplingParams(max_tokens=2, temperature=0, ignore_eos=True))
+        if self.tokenizer is not None:
+            self.grammars.lltokenizer  # noqa: B018 -- guided decoding's vocabulary (about a second for K2's)
 
     @property
     def max_context(self) -> int:
