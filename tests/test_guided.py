@@ -308,3 +308,19 @@ def test_engine_refuses_bad_grammars_before_work(engine):
     with pytest.raises(ValueError, match="grammar must be a non-empty string"):
         engine.add_request([1, 2], SamplingParams(grammar="  "))
     assert not engine.has_work
+
+
+def test_vendor_verifier_benchmark_reports_100_percent(random_server):
+    """bench/tool_schema_accuracy.py, run as users run it, against the live server: every finished call validates."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parent.parent / "bench" / "tool_schema_accuracy.py"
+    result = subprocess.run([sys.executable, str(script), "--base-url", random_server.url, "--limit", "24",
+                             "--max-tokens", "160", "--temperature", "1.0"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["failed"] == 0 and summary["count_finish_reason_tool_calls"] >= 8
+    assert summary["count_successful_tool_call"] == summary["count_finish_reason_tool_calls"]
+    assert summary["schema_accuracy"] == 1.0

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from ..engine import SamplingParams
 from ..tool_parser import OutputDelta
@@ -44,7 +45,7 @@ def serving_of(request: Request) -> Serving:
 async def messages(body: MessagesRequest, request: Request, caller: Caller = Depends(authenticate)) -> Response:
     serving = serving_of(request)
     serving.check_model(body.model)
-    prompt = serving.chat_prompt(chat_input(body))
+    prompt = await run_in_threadpool(serving.chat_prompt, chat_input(body))  # a new tool set's grammar: milliseconds
     # Anthropic clients ask for large max_tokens (Claude Code: 32000): cut to what the context has room for.
     max_tokens = serving.max_tokens(prompt, body.max_tokens, clamp=True)
     temperature = 1.0 if body.temperature is None else body.temperature  # Anthropic's default
@@ -76,7 +77,8 @@ async def messages(body: MessagesRequest, request: Request, caller: Caller = Dep
 async def count_tokens(body: CountTokensRequest, request: Request, caller: Caller = Depends(authenticate)) -> Response:
     serving = serving_of(request)
     serving.check_model(body.model)
-    return JSONResponse({"input_tokens": len(serving.chat_prompt(chat_input(body)).ids)})
+    prompt = await run_in_threadpool(serving.chat_prompt, chat_input(body))
+    return JSONResponse({"input_tokens": len(prompt.ids)})
 
 
 def chat_input(body: CountTokensRequest) -> ChatInput:

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from ..engine import SamplingParams
 from ..tool_parser import OutputDelta
@@ -79,7 +80,8 @@ async def chat_completions(body: ChatCompletionRequest, request: Request,
                            caller: Caller = Depends(authenticate)) -> Response:
     serving = serving_of(request)
     serving.check_model(body.model)
-    prompt = serving.chat_prompt(ChatInput(
+    # Off the event loop: checking a new tool set's schemas and building its grammar takes milliseconds.
+    prompt = await run_in_threadpool(serving.chat_prompt, ChatInput(
         messages=[chat_message(m) for m in body.messages],
         tools=[t.model_dump(exclude_none=True) for t in body.tools or []] or None,
         tool_choice=tool_choice_name(body.tool_choice),
