@@ -324,3 +324,23 @@ def test_vendor_verifier_benchmark_reports_100_percent(random_server):
     assert summary["failed"] == 0 and summary["count_finish_reason_tool_calls"] >= 8
     assert summary["count_successful_tool_call"] == summary["count_finish_reason_tool_calls"]
     assert summary["schema_accuracy"] == 1.0
+
+
+def test_text_and_strings_cannot_spell_a_marker(engine):
+    """After `<`, neither a JSON string nor plain answer text may continue with `|`: the parser reads markers in text,
+    so `<|tool_call_end|>` spelt with ordinary tokens would cut a call short."""
+    from openk2.server.guidance import guide
+
+    tokenizer, grammars, vocab = engine.tokenizer, engine.grammars, engine.model.config.vocab_size
+    pieces = {t: tokenizer.decode_bytes([t]) for t in range(tokenizer.n_bpe)}
+    tool = {"type": "function", "function": {"name": "note", "parameters": {
+        "type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}}}
+    cases = [(json_grammar({"type": "string"}), '"<'),
+             (guide([tool], "none", True, None, 0).grammar, "Hi <"),
+             (guide([tool], "note", True, None, 0).grammar, '{"text": "<')]
+    for grammar, prefix in cases:
+        matcher = grammars.matcher(grammar)
+        assert matcher.consume_tokens(tokenizer.encode(prefix)), matcher.get_error()
+        allowed = grammars.allowed([matcher], vocab)[0].nonzero().flatten().tolist()
+        assert allowed and not [t for t in allowed if t in pieces and pieces[t].startswith(b"|")], grammar
+        assert any(pieces.get(t, b"").startswith(b"a") for t in allowed)  # ordinary text goes on

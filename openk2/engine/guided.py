@@ -81,19 +81,31 @@ def _styled(schema: dict | bool) -> dict | bool:
     return schema
 
 
+# Where JSON Schema keeps subschemas: a schema, a list of schemas, or a map of names to schemas.
+_SUBSCHEMA = ("additionalProperties", "items", "contains", "propertyNames", "not", "if", "then", "else",
+              "unevaluatedProperties", "unevaluatedItems", "additionalItems")
+_SUBSCHEMA_LISTS = ("prefixItems", "anyOf", "oneOf", "allOf", "items")
+_SUBSCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+
+
 def _strings_without_markers(schema):
-    """Add NO_MARKER_PATTERN to every free-text string in the schema (in place)."""
-    if isinstance(schema, list):
-        for item in schema:
-            _strings_without_markers(item)
-    elif isinstance(schema, dict):
-        types = schema.get("type")
-        free_text = not any(k in schema for k in ("pattern", "enum", "const", "format"))
-        if free_text and (types == "string" or (isinstance(types, list) and "string" in types)):
-            schema["pattern"] = NO_MARKER_PATTERN
-        for key, value in schema.items():
-            if key not in ("enum", "const", "default", "examples", "x-guidance"):
-                _strings_without_markers(value)
+    """Add NO_MARKER_PATTERN to every free-text string schema (in place), following JSON Schema's keywords."""
+    if not isinstance(schema, dict):
+        return schema
+    types = schema.get("type")
+    free_text = not any(k in schema for k in ("pattern", "enum", "const", "format"))
+    if free_text and (types == "string" or (isinstance(types, list) and "string" in types)):
+        schema["pattern"] = NO_MARKER_PATTERN
+    for key in _SUBSCHEMA:
+        _strings_without_markers(schema.get(key))
+    for key in _SUBSCHEMA_LISTS:
+        if isinstance(schema.get(key), list):
+            for item in schema[key]:
+                _strings_without_markers(item)
+    for key in _SUBSCHEMA_MAPS:
+        if isinstance(schema.get(key), dict):
+            for item in schema[key].values():
+                _strings_without_markers(item)
     return schema
 
 
