@@ -344,3 +344,27 @@ def test_text_and_strings_cannot_spell_a_marker(engine):
         allowed = grammars.allowed([matcher], vocab)[0].nonzero().flatten().tolist()
         assert allowed and not [t for t in allowed if t in pieces and pieces[t].startswith(b"|")], grammar
         assert any(pieces.get(t, b"").startswith(b"a") for t in allowed)  # ordinary text goes on
+
+
+def test_forced_tokens_skip_sampling_steps(engine):
+    """Jump-forward: what the grammar forces (keys of a closed object, quotes, separators) is appended without a
+    decode step of its own, and the answer is the same JSON shape; with logprobs every token is sampled."""
+    schema = {"type": "object", "properties": {"destination": {"enum": ["Paris", "Tokyo"]},
+                                               "passengers": {"type": "integer", "minimum": 1, "maximum": 9},
+                                               "window_seat": {"type": "boolean"}},
+              "required": ["destination", "passengers", "window_seat"], "additionalProperties": False}
+
+    def run(**extra):
+        seq = engine.add_request([1, 2, 3], SamplingParams(max_tokens=80, temperature=1.0, seed=4,
+                                                           grammar=json_grammar(schema), **extra))
+        steps = 0
+        while not seq.is_finished:
+            engine.step()
+            steps += 1
+        jsonschema.validate(json.loads(seq.text), schema)
+        return steps, seq.num_output_tokens
+
+    steps, tokens = run()
+    assert steps < tokens / 2, (steps, tokens)
+    steps, tokens = run(logprobs=True)
+    assert steps == tokens

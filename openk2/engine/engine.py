@@ -165,24 +165,41 @@ class LLMEngine:
         sampled = sample(logits, seqs, self._allowed(seqs, logits.shape[-1]))
         events = []
         for i, (seq, token) in enumerate(zip(seqs, sampled.token_ids)):
-            seq.token_ids.append(token)
-            if seq.matcher is not None and not seq.matcher.consume_token(token):
-                # The mask allowed only tokens the grammar accepts, so this is a bug, not the model.
-                log.error("request %s: the grammar refused token %d: %s", seq.request_id, token,
-                          seq.matcher.get_error())
-                seq.finish_reason = "error"
-            finish = seq.finish_reason if seq.finish_reason == "error" else self._finish_reason(seq, token)
-            text = self._text_delta(seq, token, finish)
-            if seq.finish_reason == "stop" and finish is None:
-                finish = "stop"  # a stop string matched in the text
-            if finish is not None:
-                self.scheduler.finish(seq, finish)
-                self.sequences.pop(seq.request_id, None)
-            event = self._event(seq, token, text)
+            event = self._accept(seq, token)
             if sampled.logprobs is not None:
                 event.logprob = sampled.logprobs[i]
                 event.top_logprobs = sampled.top_logprobs[i] if seq.params.top_logprobs else None
             events.append(event)
+            if seq.matcher is not None and not seq.is_finished and sampled.logprobs is None:
+                events += self._jump_forward(seq)
+        return events
+
+    def _accept(self, seq: Sequence, token: int) -> TokenEvent:
+        """Append a token to seq (advancing its grammar), finish seq if it ends there; -> its event."""
+        seq.token_ids.append(token)
+        if seq.matcher is not None and not seq.matcher.consume_token(token):
+            # The mask allowed only tokens the grammar accepts, so this is a bug, not the model.
+            log.error("request %s: the grammar refused token %d: %s", seq.request_id, token, seq.matcher.get_error())
+            seq.finish_reason = "error"
+        finish = seq.finish_reason if seq.finish_reason == "error" else self._finish_reason(seq, token)
+        text = self._text_delta(seq, token, finish)
+        if seq.finish_reason == "stop" and finish is None:
+            finish = "stop"  # a stop string matched in the text
+        if finish is not None:
+            self.scheduler.finish(seq, finish)
+            self.sequences.pop(seq.request_id, None)
+        return self._event(seq, token, text)
+
+    def _jump_forward(self, seq: Sequence) -> list[TokenEvent]:
+        """Append the tokens the grammar forces next (a JSON key and its quotes, a call's closing markers) without
+        sampling them: the next forward computes them as one chunk, which costs about one decode step however
+        many there are. llguidance gives them in the tokenizer's canonical split, as a model would write them.
+        Not with logprobs, which these tokens would lack."""
+        events = []
+        for token in seq.matcher.compute_ff_tokens():
+            events.append(self._accept(seq, token))
+            if seq.is_finished:
+                break
         return events
 
     def _allowed(self, seqs: list[Sequence], vocab_size: int) -> tuple[list[int], torch.Tensor] | None:
