@@ -368,3 +368,43 @@ def test_forced_tokens_skip_sampling_steps(engine):
     assert steps < tokens / 2, (steps, tokens)
     steps, tokens = run(logprobs=True)
     assert steps == tokens
+
+
+def test_vllm_structured_outputs_in_chat_and_completions(random_server):
+    """vLLM's extra parameter (extra_body={"structured_outputs": ...}): choice, regex, json and grammar, in both APIs."""
+    import re
+
+    client = openai.OpenAI(base_url=f"{random_server.url}/v1", api_key="none", max_retries=0)
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"],
+              "additionalProperties": False}
+    cases = [({"choice": ["positive", "negative", "naïve \"quoted\""]},
+              lambda text: text in ("positive", "negative", 'naïve "quoted"')),
+             ({"regex": r"[A-Z]{2}-\d{3}"}, lambda text: re.fullmatch(r"[A-Z]{2}-\d{3}", text)),
+             ({"json": schema}, lambda text: jsonschema.validate(json.loads(text), schema) is None),
+             ({"json": json.dumps(schema)}, lambda text: jsonschema.validate(json.loads(text), schema) is None),
+             ({"grammar": 'start: "v" DIGIT "." DIGIT\nDIGIT: /[0-9]/\n'}, lambda text: re.fullmatch(r"v\d\.\d", text))]
+    for seed, (outputs, check) in enumerate(cases):
+        extra = {"structured_outputs": outputs}
+        chat = client.chat.completions.create(model=MODEL, messages=USER, seed=seed, max_tokens=60, extra_body=extra)
+        assert chat.choices[0].finish_reason == "stop" and check(chat.choices[0].message.content)
+        text = client.completions.create(model=MODEL, prompt="Answer:", seed=seed, max_tokens=60, extra_body=extra)
+        assert text.choices[0].finish_reason == "stop" and check(text.choices[0].text)
+        streamed = "".join(c.choices[0].text for c in client.completions.create(
+            model=MODEL, prompt="Answer:", seed=seed, max_tokens=60, extra_body=extra, stream=True) if c.choices)
+        assert streamed == text.choices[0].text
+
+
+@pytest.mark.parametrize("extra, problem", [
+    ({"structured_outputs": {"regex": "a", "choice": ["a"]}}, "exactly one of json, regex, choice, grammar"),
+    ({"structured_outputs": {"regex": "(?=a)"}}, "look-around"),
+    ({"structured_outputs": {"grammar": "start: missing"}}, "unknown name"),
+    ({"structured_outputs": {"json": "{not json"}}, "structured_outputs.json is not JSON"),
+    ({"structured_outputs": {"choice": []}}, "choice"),
+    ({"structured_outputs": {"choice": ["a"]}, "response_format": {"type": "json_object"}}, "not both"),
+    ({"structured_outputs": {"choice": ["a"]}, "tools": [{"type": "function", "function": {"name": "f"}}]},
+     "cannot be combined with tools"),
+])
+def test_bad_structured_outputs_are_a_400(random_server, extra, problem):
+    with httpx.Client(base_url=random_server.url) as http:
+        reply = http.post("/v1/chat/completions", json={"model": MODEL, "messages": USER, **extra})
+        assert reply.status_code == 400 and problem in reply.json()["error"]["message"], reply.text

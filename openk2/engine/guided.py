@@ -70,7 +70,10 @@ def grammar_error(grammar: str, tokenizer: llguidance.LLTokenizer | None = None)
     message = messages[0]
     if "failed to compile JSON schema: " in message:
         message = message.split("failed to compile JSON schema: ", 1)[1]
-    return message.strip().splitlines()[0]
+    lines = message.strip().splitlines()
+    # A regex error puts its reason on a later line, under a picture of the regex.
+    reason = next((line.strip()[len("error: "):] for line in lines[1:] if line.strip().startswith("error: ")), None)
+    return f"{lines[0]} {reason}" if reason else lines[0]
 
 
 def _styled(schema: dict | bool) -> dict | bool:

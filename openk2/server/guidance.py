@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from ..chat import TOOL_CALL_ARGUMENT_BEGIN, TOOL_CALL_BEGIN, TOOL_CALL_END, TOOL_CALLS_BEGIN, TOOL_CALLS_END, Segment
-from ..engine.guided import check_json_schema, json_rule
+import llguidance
+
+from ..engine.guided import check_json_schema, grammar_error, json_grammar, json_rule
 
 # Calls one answer may hold when parallel calls are on; each call's index is spelled out in the grammar.
 MAX_PARALLEL_CALLS = 16
@@ -123,3 +125,27 @@ def _schema_error(schema_json: str) -> str | None:
 
 def _lark(rules: list[str]) -> str:
     return "\n".join(rules) + "\n"
+
+
+def structured_grammar(json_schema=None, regex: str | None = None, choice: list[str] | None = None,
+                       grammar: str | None = None) -> str:
+    """The grammar for vLLM-style structured_outputs (exactly one argument given); GuidanceError naming the field."""
+    if json_schema is not None:
+        if isinstance(json_schema, str):
+            try:
+                json_schema = json.loads(json_schema)
+            except ValueError as e:
+                raise GuidanceError(f"structured_outputs.json is not JSON: {e}", "structured_outputs.json") from None
+        _check(json_schema, "structured_outputs.json")
+        return json_grammar(json_schema)
+    if regex is not None:
+        text, param = llguidance.LLMatcher.grammar_from_regex(regex), "structured_outputs.regex"
+    elif choice is not None:
+        text, param = "start: " + " | ".join(json.dumps(c, ensure_ascii=False) for c in choice) + "\n", \
+            "structured_outputs.choice"
+    else:
+        text, param = grammar, "structured_outputs.grammar"
+    error = grammar_error(text)
+    if error is not None:
+        raise GuidanceError(f"{param} cannot guide decoding: {error}", param)
+    return text

@@ -43,7 +43,7 @@ from .protocol import (
     Usage,
     openai_error_body,
 )
-from .serving import ChatInput, EventStream, Generation, Prompt, Serving, run_to_end
+from .serving import ChatInput, EventStream, Generation, Prompt, Serving, run_to_end, structured_grammar_of
 
 logger = logging.getLogger("openk2.server")
 router = APIRouter(tags=["OpenAI"])
@@ -87,6 +87,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request,
         tool_choice=tool_choice_name(body.tool_choice),
         parallel_tool_calls=body.parallel_tool_calls is not False,
         response_schema=body.response_format.answer_schema if body.response_format else None,
+        structured_grammar=structured_grammar_of(body.structured_outputs),
     ))
     param = "max_tokens" if body.max_completion_tokens is None else "max_completion_tokens"
     max_tokens = serving.max_tokens(prompt, body.max_completion_tokens or body.max_tokens, param)
@@ -244,6 +245,9 @@ async def completions(body: CompletionRequest, request: Request, caller: Caller 
     raw = body.prompt if isinstance(body.prompt, list) and body.prompt and not isinstance(body.prompt[0], int) \
         else [body.prompt]
     prompts = [serving.text_prompt(p) for p in raw]
+    grammar = await run_in_threadpool(structured_grammar_of, body.structured_outputs)
+    for prompt in prompts:
+        prompt.grammar = grammar
     limits = [serving.max_tokens(p, 16 if body.max_tokens is None else body.max_tokens) for p in prompts]
     logprobs = body.logprobs or 0
     params = [sampling_params(body, serving, prompts[i // n], limits[i // n], i % n, body.logprobs is not None,

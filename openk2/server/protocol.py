@@ -173,6 +173,23 @@ class ResponseFormat(Lenient):
         return None
 
 
+class StructuredOutputs(Lenient):
+    """vLLM's extra parameter for constrained output (`extra_body={"structured_outputs": {...}}`): exactly one of
+    a JSON Schema, a regex, a list of choices, or a grammar (llguidance's Lark dialect)."""
+
+    json_: dict[str, Any] | bool | str | None = Field(None, alias="json")
+    regex: str | None = None
+    choice: list[str] | None = Field(None, min_length=1)
+    grammar: str | None = None
+
+    @model_validator(mode="after")
+    def check_one(self) -> StructuredOutputs:
+        given = [name for name in ("json_", "regex", "choice", "grammar") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("structured_outputs needs exactly one of json, regex, choice, grammar")
+        return self
+
+
 class SamplingFields(Lenient):
     """Sampling fields shared by chat and text completions (None: the server's default)."""
 
@@ -192,6 +209,7 @@ class SamplingFields(Lenient):
     min_p: float | None = Field(None, ge=0, le=1)
     repetition_penalty: float | None = Field(None, ge=0.01, le=10)  # nearer 0, logits / penalty overflow
     ignore_eos: bool | None = None  # generate exactly max_tokens, as benchmarks need
+    structured_outputs: StructuredOutputs | None = None
 
     @property
     def stop_list(self) -> list[str]:

@@ -15,7 +15,7 @@ from ..chat import encode_prompt, encode_segments, next_tool_call_index
 from ..engine import Engine, SamplingParams, TokenEvent
 from ..tool_parser import OutputDelta, ParsedOutput, StreamingParser
 from .auth import Caller, RateLimiter
-from .guidance import GuidanceError, guide
+from .guidance import GuidanceError, guide, structured_grammar
 from .metrics import Metrics
 from .protocol import APIError
 from .settings import ModelSettings
@@ -32,6 +32,7 @@ class ChatInput:
     parallel_tool_calls: bool = True
     response_schema: dict | bool | None = None  # the JSON Schema the content must match (json_object: {"type": "object"})
     schema_param: str = "tools[{i}].function.parameters"  # how the request names tool i's schema, in errors
+    structured_grammar: str | None = None  # structured_outputs: a grammar for the whole answer
 
 
 @dataclass
@@ -222,6 +223,16 @@ def merge_deltas(first: OutputDelta, second: OutputDelta) -> OutputDelta:
                        first.tool_calls + second.tool_calls)
 
 
+def structured_grammar_of(outputs) -> str | None:
+    """The grammar for a request's vLLM-style structured_outputs (protocol.StructuredOutputs), or None."""
+    if outputs is None:
+        return None
+    try:
+        return structured_grammar(outputs.json_, outputs.regex, outputs.choice, outputs.grammar)
+    except GuidanceError as e:
+        raise APIError(400, str(e), e.param) from None
+
+
 class Serving:
     """The model behind the API: turns requests into prompts and sampling limits, runs generations, and
     books each one into the metrics, the rate limiter and the usage ledger."""
@@ -264,6 +275,13 @@ class Serving:
         except ValueError as e:  # bad message content, a tool call without a name, text that is not unicode
             raise APIError(400, str(e), "messages") from None
         first_index = next_tool_call_index(chat.messages)
+        if chat.structured_grammar is not None:
+            if chat.response_schema is not None:
+                raise APIError(400, "give response_format or structured_outputs, not both", "structured_outputs")
+            if names and chat.tool_choice != "none":
+                raise APIError(400, "structured_outputs constrains the whole answer, so it cannot be combined with "
+                                    "tools; response_format json_schema can", "structured_outputs")
+            return Prompt(ids, grammar=chat.structured_grammar, first_tool_index=first_index)
         try:
             guidance = guide(chat.tools or [], chat.tool_choice, chat.parallel_tool_calls, chat.response_schema,
                              first_index, chat.schema_param)
