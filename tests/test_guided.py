@@ -408,3 +408,24 @@ def test_bad_structured_outputs_are_a_400(random_server, extra, problem):
     with httpx.Client(base_url=random_server.url) as http:
         reply = http.post("/v1/chat/completions", json={"model": MODEL, "messages": USER, **extra})
         assert reply.status_code == 400 and problem in reply.json()["error"]["message"], reply.text
+
+
+def test_jump_forward_under_a_full_cache_keeps_going(random_checkpoint):
+    """Forced tokens leave several tokens pending per sequence; with every block taken, the scheduler preempts
+    instead of waiting forever, and both answers complete and match their grammar."""
+    from openk2.engine import EngineConfig
+
+    config = ModelConfig.from_json_file(random_checkpoint / "config.json")
+    block_bytes = config.kv_cache_bytes_per_token(4) * 16  # float32
+    small = LLMEngine.from_pretrained(random_checkpoint, dtype=torch.float32,
+                                      config=EngineConfig(cache_budget_bytes=block_bytes * 4, block_size=16))
+    assert small.cache.num_blocks == 4
+    phrase = " and then a long forced phrase that goes on for many tokens"
+    grammar = "start: " + " ".join(f'/[a-z]/ "{phrase}"' for _ in range(3)) + "\n"
+    seqs = [small.add_request([1], SamplingParams(max_tokens=63, temperature=0, grammar=grammar)) for _ in range(2)]
+    for _ in range(500):
+        if not small.has_work:
+            break
+        small.step()
+    assert all(s.finish_reason == "stop" for s in seqs), [(len(s), s.num_computed, s.status) for s in seqs]
+    assert all(s.text.count(phrase) == 3 for s in seqs)

@@ -31,6 +31,15 @@ class Scheduler:
         return bool(self.waiting or self.running)
 
     def schedule(self) -> list[tuple[Sequence, int]]:
+        plan = self._schedule()
+        while not plan and self.running:
+            # Every running sequence waits for blocks that only another one could free (several pending tokens
+            # each, after guided decoding's jump-forward, or prompt chunks): preempt the newest until one moves.
+            self.preempt(self.running[-1])
+            plan = self._schedule()
+        return plan
+
+    def _schedule(self) -> list[tuple[Sequence, int]]:
         plan: list[tuple[Sequence, int]] = []
         budget = self.max_batch_tokens
         # 1. Decodes and running prefills, oldest first; preempt the newest when blocks run out.
