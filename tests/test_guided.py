@@ -294,12 +294,16 @@ def test_guided_and_free_requests_share_a_batch(engine):
     alone = engine.generate([[5, 6, 7]], free)[0].token_ids
     schema = {"type": "object", "properties": {"n": {"type": "integer", "minimum": 0, "maximum": 9}},
               "required": ["n"], "additionalProperties": False}
-    mixed = engine.generate([[5, 6, 7], [8, 9], [5, 6, 7]],
-                            [free, SamplingParams(max_tokens=30, temperature=0, grammar=json_grammar(schema),
-                                                  logprobs=True, top_logprobs=3), free])
+    guided = SamplingParams(max_tokens=30, temperature=1.0, seed=3, grammar=json_grammar(schema))
+    guided_alone = engine.generate([[8, 9]], guided)[0]
+    with_logprobs = SamplingParams(max_tokens=30, temperature=0, grammar=json_grammar(schema), logprobs=True,
+                                   top_logprobs=3)
+    mixed = engine.generate([[5, 6, 7], [8, 9], [5, 6, 7], [8, 9]], [free, guided, free, with_logprobs])
     assert mixed[0].token_ids == alone and mixed[2].token_ids == alone
-    assert json.loads(mixed[1].text)["n"] in range(10) and mixed[1].text.startswith('{"n": ')
-    assert all(lp <= 0 and lp > float("-inf") for lp in mixed[1].logprobs)  # the model's own logprobs stay finite
+    # A neighbour's logprobs do not change a guided request's jump-forward, so not its tokens either.
+    assert mixed[1].token_ids == guided_alone.token_ids and json.loads(mixed[1].text)["n"] in range(10)
+    assert json.loads(mixed[3].text)["n"] in range(10) and mixed[3].text.startswith('{"n": ')
+    assert all(lp <= 0 and lp > float("-inf") for lp in mixed[3].logprobs)  # the model's own logprobs stay finite
 
 
 def test_engine_refuses_bad_grammars_before_work(engine):

@@ -170,7 +170,7 @@ class LLMEngine:
                 event.logprob = sampled.logprobs[i]
                 event.top_logprobs = sampled.top_logprobs[i] if seq.params.top_logprobs else None
             events.append(event)
-            if seq.matcher is not None and not seq.is_finished and sampled.logprobs is None:
+            if seq.matcher is not None and not seq.is_finished and not (seq.params.logprobs or seq.params.top_logprobs):
                 events += self._jump_forward(seq)
         return events
 
