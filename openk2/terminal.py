@@ -36,7 +36,8 @@ def stream_reply(engine: LLMEngine, prompt_ids: list[int], params: SamplingParam
                 if raw:
                     write_text(out, event.text)
                 else:
-                    print_delta(out, parser.feed(event.text))
+                    literal = event.token_id is not None and not engine.tokenizer.is_special(event.token_id)
+                    print_delta(out, parser.feed(event.text, literal=literal))
     except KeyboardInterrupt:
         engine.cancel(seq.request_id)
         out.print()

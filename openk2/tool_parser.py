@@ -1,7 +1,9 @@
 """Parse K2's generated text into reasoning, content and tool calls, whole or while streaming.
 
 The streaming parser re-parses the whole accumulated text on every delta and emits the difference
-from what it already emitted. The parse of a prefix is built so that each field only grows as text
+from what it already emitted. Fed with `literal=True`, a delta is ordinary model text (not a special
+token), and it can never open or close a marker, even when it spells one out: a JSON argument holding
+the text `<|tool_call_end|>`, or code with F#'s `<|`, stays where it is. The parse of a prefix is built so that each field only grows as text
 arrives (a half-received marker is held back until it is complete or proven not to be a marker),
 so the concatenated deltas always equal the parse of the finished text. Malformed output never
 raises: unterminated calls keep what arrived, invalid JSON is passed through as raw arguments.
@@ -34,6 +36,9 @@ END_MARKERS = (IM_END, IM_USER, IM_ASSISTANT, IM_SYSTEM, IM_MIDDLE)
 STRAY_MARKERS = (TOOL_CALL_ARGUMENT_BEGIN, TOOL_CALL_END, TOOL_CALLS_END)
 MARKERS = (*END_MARKERS, *STRAY_MARKERS, TOOL_CALLS_BEGIN, TOOL_CALL_BEGIN, THINK_BEGIN, THINK_END)
 _STRAY = re.compile("|".join(map(re.escape, STRAY_MARKERS)))
+# Inside the streaming parser, a `|` the model wrote as ordinary text: every K2 marker holds `<|`, so text
+# without a raw `|` cannot be read as one. U+FDD0 is a Unicode noncharacter, reserved for internal use.
+LITERAL_BAR = "\ufdd0"
 
 
 @dataclass(frozen=True)
@@ -178,8 +183,9 @@ class StreamingParser:
         self.text = ""
         self._emitted = ParsedOutput("")
 
-    def feed(self, delta: str) -> OutputDelta:
-        self.text += delta
+    def feed(self, delta: str, literal: bool = False) -> OutputDelta:
+        """literal: the delta is the text of ordinary tokens, which cannot form a marker (see the module doc)."""
+        self.text += delta.replace("|", LITERAL_BAR) if literal else delta
         return self._advance(_parse(self.text, self.first_index, final=False))
 
     def finish(self) -> OutputDelta:
@@ -192,6 +198,7 @@ class StreamingParser:
         return self._emitted
 
     def _advance(self, parsed: ParsedOutput) -> OutputDelta:
+        parsed = _unescape(parsed)
         done = self._emitted
         delta = OutputDelta(_suffix(done.content, parsed.content), _suffix(done.reasoning, parsed.reasoning))
         calls = list(done.tool_calls)
@@ -206,6 +213,16 @@ class StreamingParser:
         content, reasoning = done.content + delta.content, done.reasoning + delta.reasoning
         self._emitted = ParsedOutput(content, reasoning, tuple(calls))
         return delta
+
+
+def _unescape(parsed: ParsedOutput) -> ParsedOutput:
+    """Literal bars back to `|` (one character for one, so the parse of a prefix still only grows)."""
+    if LITERAL_BAR not in parsed.content + parsed.reasoning and not any(
+            LITERAL_BAR in c.id + c.name + c.arguments for c in parsed.tool_calls):
+        return parsed
+    bar = lambda text: text.replace(LITERAL_BAR, "|")  # noqa: E731
+    return ParsedOutput(bar(parsed.content), bar(parsed.reasoning),
+                        tuple(ToolCall(bar(c.id), bar(c.name), bar(c.arguments)) for c in parsed.tool_calls))
 
 
 def _suffix(emitted: str, now: str) -> str:

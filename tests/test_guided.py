@@ -330,24 +330,29 @@ def test_vendor_verifier_benchmark_reports_100_percent(random_server):
     assert summary["schema_accuracy"] == 1.0
 
 
-def test_text_and_strings_cannot_spell_a_marker(engine):
-    """After `<`, neither a JSON string nor plain answer text may continue with `|`: the parser reads markers in text,
-    so `<|tool_call_end|>` spelt with ordinary tokens would cut a call short."""
-    from openk2.server.guidance import guide
-
-    tokenizer, grammars, vocab = engine.tokenizer, engine.grammars, engine.model.config.vocab_size
-    pieces = {t: tokenizer.decode_bytes([t]) for t in range(tokenizer.n_bpe)}
-    tool = {"type": "function", "function": {"name": "note", "parameters": {
-        "type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}}}
-    cases = [(json_grammar({"type": "string"}), '"<'),
-             (guide([tool], "none", True, None, 0).grammar, "Hi <"),
-             (guide([tool], "note", True, None, 0).grammar, '{"text": "<')]
-    for grammar, prefix in cases:
-        matcher = grammars.matcher(grammar)
-        assert matcher.consume_tokens(tokenizer.encode(prefix)), matcher.get_error()
-        allowed = grammars.allowed([matcher], vocab)[0].nonzero().flatten().tolist()
-        assert allowed and not [t for t in allowed if t in pieces and pieces[t].startswith(b"|")], grammar
-        assert any(pieces.get(t, b"").startswith(b"a") for t in allowed)  # ordinary text goes on
+def test_text_that_spells_a_marker_stays_text(random_server):
+    """Markers are special tokens; ordinary tokens that spell one out (an argument holding `<|tool_call_end|>`, F#'s
+    `<|`) are read as text, not as the end of a call or of the turn. The schemas force such text with `const`."""
+    client = openai.OpenAI(base_url=f"{random_server.url}/v1", api_key="none", max_retries=0)
+    tricky = {"end": "a <|tool_call_end|> b", "turn": "<|im_end|>", "code": "xs |> List.map f <| 3",
+              "section": "<|tool_calls_section_begin|>"}
+    schema = {"type": "object", "properties": {k: {"const": v} for k, v in tricky.items()},
+              "required": list(tricky), "additionalProperties": False}
+    tools = [{"type": "function", "function": {"name": "write", "parameters": schema}}]
+    for stream in (False, True):
+        request = dict(model=MODEL, messages=USER, tools=tools, tool_choice="required", max_tokens=200, seed=1)
+        if stream:
+            arguments = "".join(call.function.arguments or "" for chunk in client.chat.completions.create(
+                **request, stream=True) for choice in chunk.choices for call in choice.delta.tool_calls or [])
+        else:
+            [call] = client.chat.completions.create(**request).choices[0].message.tool_calls
+            arguments = call.function.arguments
+        assert json.loads(arguments) == tricky
+    answer = client.chat.completions.create(
+        model=MODEL, messages=USER, tools=tools, tool_choice="none", max_tokens=200, seed=1,
+        response_format={"type": "json_schema", "json_schema": {"name": "tricky", "schema": schema}}).choices[0]
+    assert answer.finish_reason == "stop" and not answer.message.tool_calls
+    assert json.loads(answer.message.content) == tricky
 
 
 def test_forced_tokens_skip_sampling_steps(engine):

@@ -210,3 +210,20 @@ def test_many_small_deltas_stay_fast():
     parser = StreamingParser()
     pieces = [text[i : i + 4] for i in range(0, len(text), 4)]
     assert collect(parser, pieces) == parse_output(text)
+
+
+def test_literal_text_never_forms_a_marker():
+    """Deltas fed as literal (ordinary tokens) cannot open, close or end anything, however they are split;
+    the special tokens around them still frame the call."""
+    parser = StreamingParser()
+    pieces = [("Code: xs <", True), ("|> f <|im_end|> ok", True),
+              ("<|tool_calls_section_begin|>", False), ("<|tool_call_begin|>", False), ("functions.f:0", True),
+              ("<|tool_call_argument_begin|>", False), ('{"s": "<|tool_call_', True), ('end|> <", "b": "|"}', True),
+              ("<|tool_call_end|>", False), ("<|tool_calls_section_end|>", False)]
+    deltas = [parser.feed(text, literal=literal) for text, literal in pieces] + [parser.finish()]
+    result = parser.result
+    assert result.content == "Code: xs <|> f <|im_end|> ok"
+    assert [(c.id, c.name) for c in result.tool_calls] == [("functions.f:0", "f")]
+    assert result.tool_calls[0].arguments == '{"s": "<|tool_call_end|> <", "b": "|"}'
+    assert "".join(d.content for d in deltas) == result.content
+    assert "".join(c.arguments for d in deltas for c in d.tool_calls) == result.tool_calls[0].arguments

@@ -11,14 +11,15 @@ random walks over 16K and 65K-token vocabularies, 3 schemas, 96 walks each):
   row measures no overhead beyond noise);
 - footprint: llguidance has no dependencies; xgrammar adds 1.2 GB (triton, transformers).
 
-The tokenizer's vocabulary is handed to llguidance once per engine, on first use. Each request's
-grammar is compiled once and kept (keyed by its text) so that an agent's loop, which sends the same
-tools every turn, pays for it only on the first turn; later requests get a copy of the fresh matcher.
+The tokenizer's vocabulary is handed to llguidance once per engine, on first use (at warm-up). Compiled
+grammars are kept, keyed by their text, and each request gets a copy of the fresh matcher: repeated
+requests (the same response format, the same tools at the same point of a conversation) compile once.
+A tool grammar spells out the conversation's next call index, so each new agent turn compiles its own:
+a few milliseconds, 37 ms for 60 tools.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import threading
 from collections import OrderedDict
@@ -29,10 +30,6 @@ import torch
 # K2's own spacing for arguments (`{"city": "Paris"}`), and no free whitespace: a weak model would
 # otherwise fill the budget with spaces and newlines.
 JSON_STYLE = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
-# Strings may not contain `<|`: the tool parser reads markers in text, so a string spelling out
-# `<|tool_call_end|>` with ordinary tokens would end the call early. The language of strings without
-# that pair, as a regex without look-arounds (which llguidance does not support).
-NO_MARKER_PATTERN = r"^([^<]|<+[^<|])*<*$"
 _COMPILED_CACHE_SIZE = 128
 
 
@@ -79,37 +76,7 @@ def grammar_error(grammar: str, tokenizer: llguidance.LLTokenizer | None = None)
 def _styled(schema: dict | bool) -> dict | bool:
     if not isinstance(schema, dict):
         return schema
-    schema = _strings_without_markers(copy.deepcopy(schema))
-    schema["x-guidance"] = {**schema.get("x-guidance", {}), **JSON_STYLE}
-    return schema
-
-
-# Where JSON Schema keeps subschemas: a schema, a list of schemas, or a map of names to schemas.
-_SUBSCHEMA = ("additionalProperties", "items", "contains", "propertyNames", "not", "if", "then", "else",
-              "unevaluatedProperties", "unevaluatedItems", "additionalItems")
-_SUBSCHEMA_LISTS = ("prefixItems", "anyOf", "oneOf", "allOf", "items")
-_SUBSCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
-
-
-def _strings_without_markers(schema):
-    """Add NO_MARKER_PATTERN to every free-text string schema (in place), following JSON Schema's keywords."""
-    if not isinstance(schema, dict):
-        return schema
-    types = schema.get("type")
-    free_text = not any(k in schema for k in ("pattern", "enum", "const", "format"))
-    if free_text and (types == "string" or (isinstance(types, list) and "string" in types)):
-        schema["pattern"] = NO_MARKER_PATTERN
-    for key in _SUBSCHEMA:
-        _strings_without_markers(schema.get(key))
-    for key in _SUBSCHEMA_LISTS:
-        if isinstance(schema.get(key), list):
-            for item in schema[key]:
-                _strings_without_markers(item)
-    for key in _SUBSCHEMA_MAPS:
-        if isinstance(schema.get(key), dict):
-            for item in schema[key].values():
-                _strings_without_markers(item)
-    return schema
+    return {**schema, "x-guidance": {**schema.get("x-guidance", {}), **JSON_STYLE}}
 
 
 class Grammars:

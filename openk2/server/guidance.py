@@ -8,8 +8,9 @@ write arguments that match that function's JSON Schema:
     <|tool_calls_section_begin|><|tool_call_begin|>functions.NAME:IDX<|tool_call_argument_begin|>{...}<|tool_call_end|>...<|tool_calls_section_end|>
 
 A forced start goes into the prompt instead (prefill is cheaper than decoding): a named tool choice
-begins the answer with that call's header, `required` with the section marker. Plain text in the
-grammar cannot spell `<|`, so nothing the model writes as text can be read as a marker by the parser.
+begins the answer with that call's header, `required` with the section marker. Markers are special
+tokens, which only the grammar's framing can produce; the tool parser reads text that merely spells one
+out as text (`StreamingParser.feed(..., literal=True)`).
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from ..engine.guided import check_json_schema, grammar_error, json_grammar, json
 
 # Calls one answer may hold when parallel calls are on; each call's index is spelled out in the grammar.
 MAX_PARALLEL_CALLS = 16
-# Free text that cannot contain `<|` (the start of every K2 marker), as one lexeme.
-TEXT_LEXEME = r"TEXT: /([^<]|<+[^<|])+<*|<+/"
+# Free text, as one lexeme. It cannot produce a special token; text that spells a marker out is read as text
+# (the parser is told which tokens are ordinary).
+TEXT_LEXEME = r"TEXT: /(.|\n)+/"
 NO_PARAMETERS = {"type": "object", "properties": {}, "additionalProperties": False}  # OpenAI: parameters omitted
 
 

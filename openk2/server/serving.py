@@ -182,7 +182,8 @@ class Generation:
             out.logprobs = [(event.token_id, event.logprob, event.top_logprobs or [])]
             choice.logprobs += out.logprobs
         if choice.parser:
-            out.delta = choice.parser.feed(event.text)
+            literal = event.token_id is not None and not self.serving.tokenizer.is_special(event.token_id)
+            out.delta = choice.parser.feed(event.text, literal=literal)
         if event.finish_reason == "error":  # the engine's step failed and ended its whole batch
             choice.engine_finish = "error"
             raise APIError(500, "the engine failed while generating this answer (the server log has the details); "
