@@ -438,3 +438,24 @@ def test_jump_forward_under_a_full_cache_keeps_going(random_checkpoint):
         small.step()
     assert all(s.finish_reason == "stop" for s in seqs), [(len(s), s.num_computed, s.status) for s in seqs]
     assert all(s.text.count(phrase) == 3 for s in seqs)
+
+
+def test_only_the_schemas_a_mode_uses_can_refuse_a_request(random_server):
+    """An unsupported keyword (uniqueItems, common in MCP tools) refuses a request only when its tool can be called."""
+    odd = {"type": "function", "function": {"name": "tag", "parameters": {
+        "type": "object", "properties": {"tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": True}}}}}
+    ping = {"type": "function", "function": {"name": "ping"}}
+    with httpx.Client(base_url=random_server.url) as http:
+        def chat(**extra):
+            return http.post("/v1/chat/completions", json={"model": MODEL, "messages": USER, "max_tokens": 8,
+                                                           "tools": [odd, ping], **extra})
+        assert chat(tool_choice="none").status_code == 200
+        assert chat(tool_choice={"type": "function", "function": {"name": "ping"}}).status_code == 200
+        refused = chat(tool_choice="auto")
+        assert refused.status_code == 400 and refused.json()["error"]["param"] == "tools[0].function.parameters"
+        assert "uniqueItems" in refused.json()["error"]["message"]
+        counted = http.post("/v1/messages/count_tokens", json={"model": MODEL, "messages": USER, "tools": [
+            {"name": "tag", "input_schema": odd["function"]["parameters"]}]})
+        assert counted.status_code == 200 and counted.json()["input_tokens"] > 0
+        twice = http.post("/v1/chat/completions", json={"model": MODEL, "messages": USER, "tools": [ping, ping]})
+        assert twice.status_code == 400 and "declared more than once: ping" in twice.json()["error"]["message"]

@@ -51,8 +51,7 @@ async def messages(body: MessagesRequest, request: Request, caller: Caller = Dep
     temperature = 1.0 if body.temperature is None else body.temperature  # Anthropic's default
     params = SamplingParams(max_tokens=max_tokens, temperature=temperature * serving.model.anthropic_temperature_scale,
                             top_p=1.0 if body.top_p is None else body.top_p, top_k=body.top_k or 0,
-                            stop=body.stop_sequences or [], stop_token_ids=prompt.stop_token_ids,
-                            grammar=prompt.grammar)
+                            stop=body.stop_sequences or [], grammar=prompt.grammar)
     generation = await serving.generate([prompt], [params], caller, "messages", "msg")
     if body.stream:
         return EventStream(message_stream(generation, body), generation)
@@ -77,7 +76,7 @@ async def messages(body: MessagesRequest, request: Request, caller: Caller = Dep
 async def count_tokens(body: CountTokensRequest, request: Request, caller: Caller = Depends(authenticate)) -> Response:
     serving = serving_of(request)
     serving.check_model(body.model)
-    prompt = await run_in_threadpool(serving.chat_prompt, chat_input(body))
+    prompt = await run_in_threadpool(serving.chat_prompt, chat_input(body), False)
     return JSONResponse({"input_tokens": len(prompt.ids)})
 
 

@@ -42,11 +42,10 @@ class GuidanceError(ValueError):
 
 @dataclass
 class Guidance:
-    """Segments appended to the prompt after the generation header (the answer's forced start), the special
-    tokens that end the answer, and the grammar for the rest of it (None: unconstrained)."""
+    """Segments appended to the prompt after the generation header (the answer's forced start), and the grammar
+    for the rest of the answer (None: unconstrained)."""
 
     forced: list[Segment] = field(default_factory=list)
-    stop_tokens: list[str] = field(default_factory=list)
     grammar: str | None = None
 
     @property
@@ -67,10 +66,13 @@ def guide(tools: list[dict], tool_choice: str, parallel_tool_calls: bool, respon
     function (checked by the caller); response_schema: the JSON Schema the answer's content must match
     (json_object: {"type": "object"}), or None for free text. GuidanceError for a schema that cannot guide."""
     names = [t["function"]["name"] for t in tools]
-    schemas = [_parameters(t, schema_param.format(i=i)) for i, t in enumerate(tools)]
     if response_schema is not None:
         _check(response_schema, "response_format")
-    args = [f"args_{j}: {json_rule(s)}" for j, s in enumerate(schemas)]
+
+    def args(*indices: int) -> list[str]:
+        """Argument rules of these tools; only the schemas a mode can use are checked (and can refuse)."""
+        return [f"args_{j}: {json_rule(_parameters(tools[j], schema_param.format(i=j)))}" for j in indices]
+
     answer = ["answer: " + (json_rule(response_schema) if response_schema is not None else "TEXT"), TEXT_LEXEME]
 
     if tool_choice == "none" or not tools:
@@ -83,15 +85,15 @@ def guide(tools: list[dict], tool_choice: str, parallel_tool_calls: bool, respon
     if tool_choice not in ("auto", "required"):  # one named function: exactly one call, as OpenAI's API makes it
         j = names.index(tool_choice)
         return Guidance(tool_call_header(tool_choice, first_tool_index),
-                        grammar=_lark([f"start: args_{j} {TOOL_CALL_END} {TOOL_CALLS_END}", args[j]]))
+                        grammar=_lark([f"start: args_{j} {TOOL_CALL_END} {TOOL_CALLS_END}", *args(j)]))
     calls = _calls(names, first_tool_index, MAX_PARALLEL_CALLS if parallel_tool_calls else 1)
     if tool_choice == "required":
         return Guidance([Segment(TOOL_CALLS_BEGIN, True, -1)],
-                        grammar=_lark([f"start: calls_0 {TOOL_CALLS_END}", *calls, *args]))
+                        grammar=_lark([f"start: calls_0 {TOOL_CALLS_END}", *calls, *args(*range(len(tools)))]))
     section = f"section: {TOOL_CALLS_BEGIN} calls_0 {TOOL_CALLS_END}"
     # K2 writes any content before its calls; a JSON answer and a call are alternatives.
     start = "start: answer | section" if response_schema is not None else "start: answer? section?"
-    return Guidance(grammar=_lark([start, section, *answer, *calls, *args]))
+    return Guidance(grammar=_lark([start, section, *answer, *calls, *args(*range(len(tools)))]))
 
 
 def _calls(names: list[str], first_index: int, max_calls: int) -> list[str]:

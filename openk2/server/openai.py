@@ -129,7 +129,6 @@ def sampling_params(body: SamplingFields, serving: Serving, prompt: Prompt, max_
         repetition_penalty=body.repetition_penalty or 1.0,
         seed=None if body.seed is None else body.seed + index,  # n seeded choices differ, reproducibly
         stop=body.stop_list,
-        stop_token_ids=prompt.stop_token_ids,
         ignore_eos=bool(body.ignore_eos),
         grammar=prompt.grammar,
         logprobs=logprobs,

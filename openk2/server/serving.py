@@ -39,7 +39,6 @@ class ChatInput:
 class Prompt:
     ids: list[int]
     forced_text: str = ""  # the answer's forced start, already in ids; the parser reads it first
-    stop_token_ids: list[int] = field(default_factory=list)
     grammar: str | None = None  # guided decoding of the answer after the forced start
     first_tool_index: int = 0  # IDX of the answer's first tool call (calls so far in the conversation)
     chat: bool = True  # parse the output into content and tool calls
@@ -260,12 +259,16 @@ class Serving:
                            "model", "model_not_found")
 
     def stop_ids(self, choice: Choice) -> set[int]:
-        return self.engine.llm.eos_ids | set(choice.prompt.stop_token_ids)
+        return self.engine.llm.eos_ids
 
     # ---- prompts ------------------------------------------------------------------------------
-    def chat_prompt(self, chat: ChatInput) -> Prompt:
-        """Render a conversation in K2's template and append the answer's forced start."""
+    def chat_prompt(self, chat: ChatInput, guided: bool = True) -> Prompt:
+        """Render a conversation in K2's template and append the answer's forced start; with guided=False
+        (counting tokens), the conversation alone."""
         names = [t["function"]["name"] for t in chat.tools or []]
+        if len(set(names)) != len(names):
+            twice = sorted({name for name in names if names.count(name) > 1})
+            raise APIError(400, f"tool names must be unique; declared more than once: {', '.join(twice)}", "tools")
         if chat.tool_choice not in ("auto", "none", "required") and chat.tool_choice not in names:
             raise APIError(400, f"tool_choice names the function {chat.tool_choice!r}, which is not among the tools",
                            "tool_choice")
@@ -276,6 +279,8 @@ class Serving:
         except ValueError as e:  # bad message content, a tool call without a name, text that is not unicode
             raise APIError(400, str(e), "messages") from None
         first_index = next_tool_call_index(chat.messages)
+        if not guided:
+            return Prompt(ids, first_tool_index=first_index)
         if chat.structured_grammar is not None:
             if chat.response_schema is not None:
                 raise APIError(400, "give response_format or structured_outputs, not both", "structured_outputs")
@@ -288,8 +293,8 @@ class Serving:
                              first_index, chat.schema_param)
         except GuidanceError as e:
             raise APIError(400, str(e), e.param) from None
-        return Prompt(ids + encode_segments(self.tokenizer, guidance.forced), guidance.forced_text,
-                      [self.tokenizer.special_id(t) for t in guidance.stop_tokens], guidance.grammar, first_index)
+        return Prompt(ids + encode_segments(self.tokenizer, guidance.forced), guidance.forced_text, guidance.grammar,
+                      first_index)
 
     def text_prompt(self, prompt: str | list[int]) -> Prompt:
         """A raw completion prompt: text (encoded without special tokens) or token ids."""
