@@ -459,3 +459,15 @@ def test_only_the_schemas_a_mode_uses_can_refuse_a_request(random_server):
         assert counted.status_code == 200 and counted.json()["input_tokens"] > 0
         twice = http.post("/v1/chat/completions", json={"model": MODEL, "messages": USER, "tools": [ping, ping]})
         assert twice.status_code == 400 and "declared more than once: ping" in twice.json()["error"]["message"]
+
+
+def test_a_broken_grammar_state_ends_the_request_with_an_error(engine):
+    """Should a matcher ever reach an error state (a bug), its request ends with finish_reason 'error' at the next
+    step instead of sampling from an empty mask; the engine goes on serving."""
+    seq = engine.add_request([1, 2], SamplingParams(max_tokens=20, grammar='start: "yes" | "no"\n'))
+    bad = next(t for t in range(engine.tokenizer.n_bpe) if engine.tokenizer.decode([t]) == "z")
+    assert not seq.matcher.consume_token(bad) and seq.matcher.is_error()
+    while not seq.is_finished:
+        engine.step()
+    assert seq.finish_reason == "error" and not engine.has_work
+    assert engine.generate([[1, 2]], SamplingParams(max_tokens=5, grammar='start: "ok"\n'))[0].text == "ok"

@@ -177,7 +177,7 @@ class LLMEngine:
     def _accept(self, seq: Sequence, token: int) -> TokenEvent:
         """Append a token to seq (advancing its grammar), finish seq if it ends there; -> its event."""
         seq.token_ids.append(token)
-        if seq.matcher is not None and not seq.matcher.consume_token(token):
+        if seq.matcher is not None and (not seq.matcher.consume_token(token) or seq.matcher.is_error()):
             # The mask allowed only tokens the grammar accepts, so this is a bug, not the model.
             log.error("request %s: the grammar refused token %d: %s", seq.request_id, token, seq.matcher.get_error())
             seq.finish_reason = "error"
@@ -207,11 +207,7 @@ class LLMEngine:
         rows = [i for i, s in enumerate(seqs) if s.matcher is not None]
         if not rows:
             return None
-        allowed = self.grammars.allowed([seqs[i].matcher for i in rows], vocab_size)
-        stuck = (~allowed.any(-1)).nonzero().flatten().tolist()
-        if stuck:  # a matcher in an error state allows nothing: end the request (its consume reports the error)
-            allowed[torch.tensor(stuck)[:, None], torch.tensor(sorted(self.eos_ids))[None, :]] = True
-        return rows, allowed
+        return rows, self.grammars.allowed([seqs[i].matcher for i in rows], vocab_size)
 
     def _finish_reason(self, seq: Sequence, token: int) -> str | None:
         p = seq.params

@@ -90,7 +90,9 @@ class Grammars:
         self._compiled: OrderedDict[str, llguidance.LLMatcher] = OrderedDict()
         self._lock = threading.Lock()  # requests compile on server threads, the engine thread reads
         self._executor: llguidance.LLExecutor | None = None
-        self._shifts = torch.arange(32, dtype=torch.int32)
+        # Byte -> its 8 bits, for unpacking llguidance's bitmask with one embedding lookup per byte: 15x faster
+        # than shifting every int32 for 64 rows of K2's vocabulary (2.2 vs 34 ms, one thread).
+        self._byte_bits = ((torch.arange(256)[:, None] >> torch.arange(8)) & 1).bool()
 
     @property
     def lltokenizer(self) -> llguidance.LLTokenizer:
@@ -130,7 +132,12 @@ class Grammars:
         bits = torch.zeros(len(matchers), words, dtype=torch.int32)
         self._executor.unsafe_compute_mask_ptr([(m, i) for i, m in enumerate(matchers)], bits.data_ptr(),
                                                words * 4, len(matchers))
-        allowed = ((bits.unsqueeze(-1) >> self._shifts) & 1).view(len(matchers), -1).bool()
+        stuck = (bits == 0).all(-1).nonzero().flatten().tolist()
+        for row in stuck:  # a matcher in an error state allows nothing: let the request end (consume reports it)
+            for eos in self.eos_ids:
+                bits[row, eos // 32] |= 1 << (eos % 32) if eos % 32 < 31 else -(1 << 31)
+        # Little-endian int32 words: byte k of the row holds tokens 8k .. 8k+7, lowest bit first.
+        allowed = torch.nn.functional.embedding(bits.view(torch.uint8).int(), self._byte_bits).view(len(matchers), -1)
         if allowed.shape[1] < vocab_size:  # logits padded past the vocabulary: never allowed
             return torch.nn.functional.pad(allowed, (0, vocab_size - allowed.shape[1]))
         return allowed[:, :vocab_size]
