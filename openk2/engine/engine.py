@@ -294,12 +294,12 @@ class Engine:
     async def submit(self, prompt_ids: list[int], params: SamplingParams, request_id: str | None = None) -> AsyncIterator[TokenEvent]:
         """Queue a request and return the stream of its events. Invalid requests raise ValueError here, at once;
         a full queue raises OverflowError."""
+        if len(self._streams) >= self.llm.config.max_queued + self.llm.config.max_seqs:
+            raise OverflowError(f"the engine is full ({len(self._streams)} requests in flight)")
         if params.grammar is not None:  # compiling a big schema can take milliseconds: keep the event loop free
             seq = await asyncio.to_thread(self.llm.new_sequence, prompt_ids, params, request_id)
         else:
             seq = self.llm.new_sequence(prompt_ids, params, request_id)
-        if len(self._streams) >= self.llm.config.max_queued + self.llm.config.max_seqs:
-            raise OverflowError(f"the engine is full ({len(self._streams)} requests in flight)")
         queue: asyncio.Queue = asyncio.Queue()
         with self._streams_lock:
             if seq.request_id in self._streams:

@@ -55,8 +55,9 @@ def constrain(logits: torch.Tensor, rows: list[int], allowed: torch.Tensor, in_p
     masked = torch.where(allowed, logits[rows], float("-inf"))
     if len(rows) == logits.shape[0]:
         return masked
-    scores = logits if in_place else logits.clone()
-    scores[rows] = masked
+    with torch.inference_mode():  # the forward's logits are inference tensors, writable only in this mode
+        scores = logits if in_place else logits.clone()
+        scores[rows] = masked
     return scores
 
 

@@ -80,15 +80,17 @@ async def chat_completions(body: ChatCompletionRequest, request: Request,
                            caller: Caller = Depends(authenticate)) -> Response:
     serving = serving_of(request)
     serving.check_model(body.model)
-    # Off the event loop: checking a new tool set's schemas and building its grammar takes milliseconds.
-    prompt = await run_in_threadpool(serving.chat_prompt, ChatInput(
-        messages=[chat_message(m) for m in body.messages],
-        tools=[t.model_dump(exclude_none=True) for t in body.tools or []] or None,
-        tool_choice=tool_choice_name(body.tool_choice),
-        parallel_tool_calls=body.parallel_tool_calls is not False,
-        response_schema=body.response_format.answer_schema if body.response_format else None,
-        structured_grammar=structured_grammar_of(body.structured_outputs),
-    ))
+    def prompt_of() -> Prompt:  # off the event loop: checking new schemas and building grammars takes milliseconds
+        return serving.chat_prompt(ChatInput(
+            messages=[chat_message(m) for m in body.messages],
+            tools=[t.model_dump(exclude_none=True) for t in body.tools or []] or None,
+            tool_choice=tool_choice_name(body.tool_choice),
+            parallel_tool_calls=body.parallel_tool_calls is not False,
+            response_schema=body.response_format.answer_schema if body.response_format else None,
+            structured_grammar=structured_grammar_of(body.structured_outputs),
+        ))
+
+    prompt = await run_in_threadpool(prompt_of)
     param = "max_tokens" if body.max_completion_tokens is None else "max_completion_tokens"
     max_tokens = serving.max_tokens(prompt, body.max_completion_tokens or body.max_tokens, param)
     top_logprobs = body.top_logprobs or 0

@@ -123,6 +123,9 @@ class Generation:
         except OverflowError as e:
             self.cancel()
             raise APIError(503, f"the server is overloaded ({e}); retry shortly") from None
+        except asyncio.CancelledError:  # the request went away while a grammar compiled: stop what is in
+            self.cancel()
+            raise
 
     @property
     def usage(self) -> UsageCount:
