@@ -58,6 +58,8 @@ from openai.resources.chat.completions import AsyncCompletions
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from openk2.train.data import read_jsonl
+
 DEFAULT_REQUESTS = Path(__file__).parent / "data" / "tool_requests.jsonl"
 # Keyword arguments of chat.completions.create; any other field of a request line goes in extra_body.
 CREATE_PARAMS = set(inspect.signature(AsyncCompletions.create).parameters) - {
@@ -97,26 +99,16 @@ def api_base(url: str) -> str:
 
 def load_requests(path: Path) -> list[tuple[int, dict[str, Any]]]:
     """(line number, request body) for each non-blank line."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"cannot read {path}: {error}") from None
     requests = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            request = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise InputError(f"{path}, line {number}: not valid JSON ({error})") from None
-        if not isinstance(request, dict):
-            raise InputError(f"{path}, line {number}: expected a JSON object (a chat completion request), "
-                             f"got {type(request).__name__}")
-        if not isinstance(request.get("messages"), list) or not request["messages"]:
-            raise InputError(f"{path}, line {number}: the request has no 'messages' list")
-        if not isinstance(request.get("tools", []), list):
-            raise InputError(f"{path}, line {number}: 'tools' is not a list")
-        requests.append((number, request))
+    try:
+        for number, request in read_jsonl(path):
+            if not isinstance(request.get("messages"), list) or not request["messages"]:
+                raise InputError(f"{path}:{number}: the request has no 'messages' list")
+            if not isinstance(request.get("tools", []), list):
+                raise InputError(f"{path}:{number}: 'tools' is not a list")
+            requests.append((number, request))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise InputError(f"cannot read {path}: {error}" if isinstance(error, OSError) else str(error)) from None
     if not requests:
         raise InputError(f"{path} holds no requests")
     return requests
