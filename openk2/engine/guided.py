@@ -55,8 +55,7 @@ def check_json_schema(schema) -> str | None:
     except jsonschema.SchemaError as e:
         where = "/".join(str(p) for p in e.absolute_path)
         return f"invalid JSON Schema{f' at {where}' if where else ''}: {e.message}"
-    error = grammar_error(json_grammar(schema))
-    return error
+    return grammar_error(json_grammar(schema))
 
 
 def grammar_error(grammar: str, tokenizer: llguidance.LLTokenizer | None = None) -> str | None:
