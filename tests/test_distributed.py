@@ -32,6 +32,9 @@ def worker(out: Path, data: Path) -> None:
     for parallel in ("ddp", "fsdp"):
         config = TrainConfig(**RUN, micro_batch_size=1, grad_accum=2, parallel=parallel)
         Trainer(config, MODEL, [data], out / parallel, show_progress=False).run()
+    # Tear down together: a rank that destroys the group while the other still talks to it can abort in gloo
+    # ("terminate called without an active exception", seen once in CI under load).
+    torch.distributed.barrier()
     torch.distributed.destroy_process_group()
 
 

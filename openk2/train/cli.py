@@ -77,6 +77,7 @@ def make_command(task: str):
         import torch.distributed as dist
 
         if dist.is_initialized():
+            dist.barrier()  # tear down together: gloo can abort a rank whose peer is still talking to it
             dist.destroy_process_group()
 
     command.__doc__ = TASK_HELP[task]
