@@ -148,7 +148,7 @@ def sampling_options(max_tokens: int, temperature: float, top_p: float, seed: in
 
 def guided_grammar(json_schema: Path | None, grammar: Path | None) -> str | None:
     """The grammar for --json-schema or --grammar; ValueError naming the file and the problem."""
-    from .engine.guided import check_json_schema, grammar_error, json_grammar
+    from .engine.guided import grammar_for
 
     if json_schema is not None and grammar is not None:
         raise ValueError("give --json-schema or --grammar, not both")
@@ -157,16 +157,15 @@ def guided_grammar(json_schema: Path | None, grammar: Path | None) -> str | None
             schema = json.loads(json_schema.read_text())
         except json.JSONDecodeError as e:
             raise ValueError(f"{json_schema} is not JSON: {e}") from None
-        problem = check_json_schema(schema)
-        if problem is not None:
-            raise ValueError(f"{json_schema} cannot guide decoding: {problem}")
-        return json_grammar(schema)
+        try:
+            return grammar_for(json_schema=schema)
+        except ValueError as e:
+            raise ValueError(f"{json_schema} cannot guide decoding: {e}") from None
     if grammar is not None:
-        text = grammar.read_text()
-        problem = grammar_error(text)
-        if problem is not None:
-            raise ValueError(f"{grammar}: {problem}")
-        return text
+        try:
+            return grammar_for(grammar=grammar.read_text())
+        except ValueError as e:
+            raise ValueError(f"{grammar}: {e}") from None
     return None
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
+from functools import lru_cache
 
 import llguidance
 import torch
@@ -46,16 +47,43 @@ def json_rule(schema: dict | bool) -> str:
 def check_json_schema(schema) -> str | None:
     """Why `schema` cannot guide decoding (invalid JSON Schema, or a feature llguidance does not
     implement), in one line; None when it can."""
-    import jsonschema
-
     if not isinstance(schema, (dict, bool)):
         return f"a JSON Schema must be an object, got {type(schema).__name__}"
+    return _schema_error(json.dumps(schema, sort_keys=True))
+
+
+@lru_cache(maxsize=256)  # agents send the same tools every turn
+def _schema_error(schema_json: str) -> str | None:
+    import jsonschema
+
+    schema = json.loads(schema_json)
     try:
         jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.SchemaError as e:
         where = "/".join(str(p) for p in e.absolute_path)
         return f"invalid JSON Schema{f' at {where}' if where else ''}: {e.message}"
     return grammar_error(json_grammar(schema))
+
+
+def grammar_for(json_schema=None, regex: str | None = None, choice: list[str] | None = None,
+                grammar: str | None = None) -> str:
+    """The grammar for the one given: a JSON Schema, a regex, literal choices, or a grammar's text.
+    ValueError with the reason when it cannot guide decoding."""
+    if json_schema is not None:
+        problem = check_json_schema(json_schema)
+        if problem is not None:
+            raise ValueError(problem)
+        return json_grammar(json_schema)
+    if regex is not None:
+        text = llguidance.LLMatcher.grammar_from_regex(regex)
+    elif choice is not None:
+        text = "start: " + " | ".join(json.dumps(c, ensure_ascii=False) for c in choice) + "\n"
+    else:
+        text = grammar
+    problem = grammar_error(text)
+    if problem is not None:
+        raise ValueError(problem)
+    return text
 
 
 def grammar_error(grammar: str, tokenizer: llguidance.LLTokenizer | None = None) -> str | None:

@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from ..chat import TOOL_CALL_ARGUMENT_BEGIN, TOOL_CALL_BEGIN, TOOL_CALL_END, TOOL_CALLS_BEGIN, TOOL_CALLS_END, Segment
-import llguidance
-
-from ..engine.guided import check_json_schema, grammar_error, json_grammar, json_rule
+from ..engine.guided import check_json_schema, grammar_for, json_rule
 
 # Calls one answer may hold when parallel calls are on; each call's index is spelled out in the grammar.
 MAX_PARALLEL_CALLS = 16
@@ -117,14 +114,9 @@ def _parameters(tool: dict, param: str) -> dict:
 
 
 def _check(schema, param: str) -> None:
-    error = _schema_error(json.dumps(schema, sort_keys=True))
+    error = check_json_schema(schema)
     if error is not None:
         raise GuidanceError(f"{param} cannot guide decoding: {error}", param)
-
-
-@lru_cache(maxsize=256)  # agents send the same tools every turn
-def _schema_error(schema_json: str) -> str | None:
-    return check_json_schema(json.loads(schema_json))
 
 
 def _lark(rules: list[str]) -> str:
@@ -134,22 +126,15 @@ def _lark(rules: list[str]) -> str:
 def structured_grammar(json_schema=None, regex: str | None = None, choice: list[str] | None = None,
                        grammar: str | None = None) -> str:
     """The grammar for vLLM-style structured_outputs (exactly one argument given); GuidanceError naming the field."""
-    if json_schema is not None:
-        if isinstance(json_schema, str):
-            try:
-                json_schema = json.loads(json_schema)
-            except ValueError as e:
-                raise GuidanceError(f"structured_outputs.json is not JSON: {e}", "structured_outputs.json") from None
-        _check(json_schema, "structured_outputs.json")
-        return json_grammar(json_schema)
-    if regex is not None:
-        text, param = llguidance.LLMatcher.grammar_from_regex(regex), "structured_outputs.regex"
-    elif choice is not None:
-        text, param = "start: " + " | ".join(json.dumps(c, ensure_ascii=False) for c in choice) + "\n", \
-            "structured_outputs.choice"
-    else:
-        text, param = grammar, "structured_outputs.grammar"
-    error = grammar_error(text)
-    if error is not None:
-        raise GuidanceError(f"{param} cannot guide decoding: {error}", param)
-    return text
+    given = "json" if json_schema is not None else "regex" if regex is not None else \
+        "choice" if choice is not None else "grammar"
+    param = f"structured_outputs.{given}"
+    if isinstance(json_schema, str):
+        try:
+            json_schema = json.loads(json_schema)
+        except ValueError as e:
+            raise GuidanceError(f"{param} is not JSON: {e}", param) from None
+    try:
+        return grammar_for(json_schema, regex, choice, grammar)
+    except ValueError as e:
+        raise GuidanceError(f"{param} cannot guide decoding: {e}", param) from None
