@@ -179,7 +179,7 @@ class Generation:
         choice.text += event.text
         choice.cached_tokens, choice.completion_tokens = event.cached_tokens, event.completion_tokens
         out = ChoiceEvent(choice, event.text)
-        ends_turn = event.finish_reason == "stop" and event.token_id in self.serving.stop_ids(choice)
+        ends_turn = event.finish_reason == "stop" and event.token_id in self.serving.engine.llm.eos_ids
         if event.logprob is not None and event.token_id is not None and not ends_turn:
             out.logprobs = [(event.token_id, event.logprob, event.top_logprobs or [])]
             choice.logprobs += out.logprobs
@@ -215,7 +215,8 @@ class Generation:
 
     def stop_sequence(self, choice: Choice, stops: list[str]) -> str | None:
         """Which stop string ended the choice, if one did (rather than an end-of-turn token)."""
-        if choice.engine_finish != "stop" or not choice.token_ids or choice.token_ids[-1] in self.serving.stop_ids(choice):
+        eos_ids = self.serving.engine.llm.eos_ids
+        if choice.engine_finish != "stop" or not choice.token_ids or choice.token_ids[-1] in eos_ids:
             return None
         rest = self.serving.tokenizer.decode(choice.token_ids, skip_special_tokens=True)[len(choice.text):]
         return next((s for s in stops if rest.startswith(s)), None)
@@ -260,9 +261,6 @@ class Serving:
         if name != self.model.name:
             raise APIError(404, f"The model `{name}` does not exist; this server serves `{self.model.name}`",
                            "model", "model_not_found")
-
-    def stop_ids(self, choice: Choice) -> set[int]:
-        return self.engine.llm.eos_ids
 
     # ---- prompts ------------------------------------------------------------------------------
     def chat_prompt(self, chat: ChatInput, guided: bool = True) -> Prompt:
