@@ -15,7 +15,7 @@ The tokenizer's vocabulary is handed to llguidance once per engine, on first use
 grammars are kept, keyed by their text, and each request gets a copy of the fresh matcher: repeated
 requests (the same response format, the same tools at the same point of a conversation) compile once.
 A tool grammar spells out the conversation's next call index, so each new agent turn compiles its own:
-a few milliseconds, 37 ms for 60 tools.
+a few milliseconds, 24 ms for 60 tools on a 65K vocabulary (`bench/guided.py`).
 """
 
 from __future__ import annotations
