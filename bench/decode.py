@@ -23,7 +23,7 @@ import torch
 from openk2.checkpoint import load_model, random_weights, write_checkpoint
 from openk2.config import ModelConfig
 from openk2.engine import EngineConfig, LLMEngine, SamplingParams
-from openk2.engine.guided import json_grammar
+from openk2.engine.grammar import json_grammar
 from openk2.model import CausalLM, MoE
 from openk2.tokenizer import Tokenizer, write_default_tokenizer
 

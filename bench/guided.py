@@ -20,9 +20,9 @@ from pathlib import Path
 
 import torch
 
-from openk2.engine.guided import Grammars, json_grammar
+from openk2.engine.grammar import Grammars, json_grammar
 from openk2.engine.sampler import constrain
-from openk2.server.guidance import guide
+from openk2.server.answer_grammar import guide
 from openk2.tokenizer import default_corpus, train_bpe
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))

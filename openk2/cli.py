@@ -148,7 +148,7 @@ def sampling_options(max_tokens: int, temperature: float, top_p: float, seed: in
 
 def guided_grammar(json_schema: Path | None, grammar: Path | None) -> str | None:
     """The grammar for --json-schema or --grammar; ValueError naming the file and the problem."""
-    from .engine.guided import grammar_for
+    from .engine.grammar import grammar_for
 
     if json_schema is not None and grammar is not None:
         raise ValueError("give --json-schema or --grammar, not both")

@@ -53,8 +53,29 @@ def test_stop_string_cuts_the_text_and_never_leaks(engine):
     seq, events = run_streaming(engine, prompt, SamplingParams(max_tokens=60, temperature=0, ignore_eos=True, stop=[stop]))
     streamed = "".join(e.text for e in events)
     assert streamed == plain[:plain.index(stop)]
-    assert events[-1].finish_reason == "stop"
+    assert events[-1].finish_reason == "stop" and events[-1].stop == stop  # which stop matched, without re-decoding
+    assert all(e.stop is None for e in events[:-1])
     assert engine.cache.num_free_blocks == engine.cache.num_blocks
+
+
+def test_events_name_the_stop_token_and_mark_special_tokens(engine):
+    """A stop token is reported by id (and is not text); a special token is flagged, so the server can tell a
+    marker the model emitted from text that merely spells one out."""
+    tokenizer = engine.tokenizer
+    prompt = tokenizer.encode("import os\nimport sys\n")
+    plain = engine.generate([prompt], SamplingParams(max_tokens=12, temperature=0, ignore_eos=True))[0]
+    stop_token = plain.token_ids[5]
+    seq, events = run_streaming(engine, prompt, SamplingParams(max_tokens=12, temperature=0, ignore_eos=True,
+                                                               stop_token_ids=[stop_token]))
+    first = plain.token_ids.index(stop_token)
+    assert seq.output_ids == plain.token_ids[:first + 1] and events[-1].stop == stop_token
+    assert seq.text == tokenizer.decode(plain.token_ids[:first], skip_special_tokens=True)
+    assert not any(e.special for e in events)  # ordinary BPE tokens
+    marker = tokenizer.special_id("<|tool_call_begin|>")
+    seq, events = run_streaming(engine, prompt, SamplingParams(max_tokens=3, temperature=0,
+                                                               grammar=f"start: <|tool_call_begin|> \"ok\"\n"))
+    assert events[0].token_id == marker and events[0].special and events[0].text == "<|tool_call_begin|>"
+    assert not events[-1].special and events[-1].finish_reason == "stop" and events[-1].stop is None
 
 
 def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:

@@ -18,7 +18,7 @@ from conftest import live_server
 from openk2.checkpoint import save_model
 from openk2.config import ModelConfig
 from openk2.engine import LLMEngine, SamplingParams
-from openk2.engine.guided import json_grammar
+from openk2.engine.grammar import json_grammar
 from openk2.model import CausalLM
 from openk2.tokenizer import write_default_tokenizer
 

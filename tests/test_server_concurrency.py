@@ -14,7 +14,7 @@ from conftest import live_server
 
 from openk2.chat import encode_prompt
 from openk2.engine import LLMEngine, SamplingParams
-from openk2.server.guidance import guide
+from openk2.server.answer_grammar import guide
 from openk2.tool_parser import parse_output
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

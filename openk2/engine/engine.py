@@ -1,4 +1,5 @@
-"""The engine front: token ids in, token events out. `LLMEngine` steps synchronously; `Engine` streams asynchronously.
+"""The synchronous engine: token ids in, token events out, one batched step at a time (the async front that
+streams them to callers is async_engine.py).
 
     engine = LLMEngine.from_pretrained("runs/nano")
     outputs = engine.generate([[1, 2, 3]], SamplingParams(max_tokens=16, temperature=0))
@@ -6,18 +7,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
-from collections import deque
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ..model import CausalLM, prepare_for_inference
-from .guided import Grammars
+from .detokenizer import Detokenizer
+from .grammar import Grammars
 from .kv_cache import KVCache
 from .runner import ModelRunner
 from .sampler import sample
@@ -65,10 +63,10 @@ class LLMEngine:
         self.scheduler = Scheduler(self.cache, self.config.max_batch_tokens, self.config.max_seqs)
         self.runner = ModelRunner(model, self.cache)
         self.sequences: dict[str, Sequence] = {}
-        self.eos_ids = set(tokenizer.stop_ids) if tokenizer is not None else set()
         eos = model.config.eos_token_id
-        self.eos_ids |= set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
-        self.grammars = Grammars(tokenizer, model.config.vocab_size, self.eos_ids)
+        self._eos_ids = frozenset((tokenizer.stop_ids if tokenizer is not None else [])
+                                  + (eos if isinstance(eos, list) else [eos] if eos is not None else []))
+        self.grammars = Grammars(tokenizer, model.config.vocab_size, self._eos_ids)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, dtype: torch.dtype = torch.bfloat16, config: EngineConfig | None = None,
@@ -90,9 +88,38 @@ class LLMEngine:
         if self.tokenizer is not None:
             self.grammars.lltokenizer  # noqa: B018 -- guided decoding's vocabulary (about a second for K2's)
 
+    # ---- read-only facts, for the layers above ----------------------------------------------
+    @property
+    def eos_ids(self) -> frozenset[int]:
+        """Token ids that end an answer: the tokenizer's end-of-turn ids and the model's eos_token_id."""
+        return self._eos_ids
+
+    @property
+    def vocab_size(self) -> int:
+        return self.model.config.vocab_size
+
     @property
     def max_context(self) -> int:
+        """The model's context: prompt + output tokens of one request."""
         return self.model.config.max_position_embeddings
+
+    @property
+    def cache_tokens(self) -> int:
+        """Tokens the KV cache holds in all; one request's prompt + output must fit."""
+        return self.cache.capacity_tokens
+
+    @property
+    def num_running(self) -> int:
+        return len(self.scheduler.running)
+
+    @property
+    def num_waiting(self) -> int:
+        return len(self.scheduler.waiting)
+
+    @property
+    def cache_usage(self) -> float:
+        """Fraction of KV-cache blocks held by requests (blocks kept only for the prefix cache count as free)."""
+        return 1 - self.cache.num_free_blocks / self.cache.num_blocks
 
     # ---- requests ---------------------------------------------------------------------------
     def add_request(self, prompt_ids: list[int], params: SamplingParams, request_id: str | None = None) -> Sequence:
@@ -105,10 +132,10 @@ class LLMEngine:
 
     def new_sequence(self, prompt_ids: list[int], params: SamplingParams, request_id: str | None = None) -> Sequence:
         """Check a request against the model and the cache (ValueError naming the problem); touches no state."""
-        params.validate(self.model.config.vocab_size)
+        params.validate(self.vocab_size)
         if not prompt_ids:
             raise ValueError("the prompt is empty: give at least one token")
-        vocab = self.model.config.vocab_size
+        vocab = self.vocab_size
         if any(not isinstance(t, int) or not 0 <= t < vocab for t in prompt_ids):
             raise ValueError(f"prompt token ids must be integers in [0, {vocab})")
         total = len(prompt_ids) + params.max_tokens
@@ -120,7 +147,7 @@ class LLMEngine:
                              "tokens): raise the cache budget")
         seq = Sequence(prompt_ids, params, request_id)
         if self.tokenizer is not None:
-            seq.decoder = self.tokenizer.stream_decoder(skip_special_tokens=True)
+            seq.detokenizer = Detokenizer(self.tokenizer, params.stop)
         if params.grammar is not None:
             seq.matcher = self.grammars.matcher(params.grammar)
         return seq
@@ -177,14 +204,17 @@ class LLMEngine:
     def _accept(self, seq: Sequence, token: int) -> TokenEvent:
         """Append a token to seq (advancing its grammar), finish seq if it ends there; -> its event."""
         seq.token_ids.append(token)
+        finish = None
         if seq.matcher is not None and (not seq.matcher.consume_token(token) or seq.matcher.is_error()):
             # The mask allowed only tokens the grammar accepts, so this is a bug, not the model.
             log.error("request %s: the grammar refused token %d: %s", seq.request_id, token, seq.matcher.get_error())
-            seq.finish_reason = "error"
-        finish = seq.finish_reason if seq.finish_reason == "error" else self._finish_reason(seq, token)
-        text = self._text_delta(seq, token, finish)
-        if seq.finish_reason == "stop" and finish is None:
-            finish = "stop"  # a stop string matched in the text
+            finish = "error"
+        finish = finish or self._finish_reason(seq, token)
+        text = ""
+        if seq.detokenizer is not None:
+            text = seq.detokenizer.add(token, seq.stop == token, finish is not None)
+            if seq.detokenizer.stop is not None and finish != "error":
+                finish, seq.stop = "stop", seq.detokenizer.stop  # a stop string matched (and was cut off)
         if finish is not None:
             self.scheduler.finish(seq, finish)
             self.sequences.pop(seq.request_id, None)
@@ -210,8 +240,10 @@ class LLMEngine:
         return rows, self.grammars.allowed([seqs[i].matcher for i in rows], vocab_size)
 
     def _finish_reason(self, seq: Sequence, token: int) -> str | None:
+        """Why seq ends with `token`, if it does; a stop token is remembered in seq.stop."""
         p = seq.params
-        if token in p.stop_token_ids or (token in self.eos_ids and not p.ignore_eos):
+        if token in p.stop_token_ids or (token in self._eos_ids and not p.ignore_eos):
+            seq.stop = token
             return "stop"
         if seq.matcher is not None and seq.matcher.is_stopped():
             return "stop"  # the grammar is complete; with ignore_eos it would only allow end-of-turn forever
@@ -219,33 +251,10 @@ class LLMEngine:
             return "length"
         return None
 
-    def _text_delta(self, seq: Sequence, token: int, finish: str | None) -> str:
-        """Incremental text, holding back what might still become a stop string."""
-        if seq.decoder is None:
-            return ""
-        stops = seq.params.stop
-        if finish == "stop" and (token in seq.params.stop_token_ids or token in self.eos_ids):
-            seq.text += seq.decoder.flush()  # the stop token itself is not text
-        else:
-            seq.text += seq.decoder.add(token)
-            if finish is not None:
-                seq.text += seq.decoder.flush()
-        if stops:
-            search_from = max(0, seq.emitted_chars - max(len(s) for s in stops))
-            hits = [i for i in (seq.text.find(s, search_from) for s in stops) if i >= 0]
-            if hits:
-                seq.text = seq.text[:min(hits)]
-                seq.finish_reason = "stop"
-                finish = "stop"
-        end = len(seq.text)
-        if finish is None and stops:
-            end -= _pending_stop_prefix(seq.text, stops)
-        delta = seq.text[seq.emitted_chars:end]
-        seq.emitted_chars = max(seq.emitted_chars, end)
-        return delta
-
     def _event(self, seq: Sequence, token: int | None, text: str) -> TokenEvent:
+        special = token is not None and self.tokenizer is not None and self.tokenizer.is_special(token)
         return TokenEvent(request_id=seq.request_id, token_id=token, text=text, finish_reason=seq.finish_reason,
+                          stop=seq.stop if seq.finish_reason == "stop" else None, special=special,
                           prompt_tokens=seq.num_prompt_tokens, completion_tokens=seq.num_output_tokens,
                           cached_tokens=seq.num_cached_prompt)
 
@@ -261,114 +270,3 @@ class LLMEngine:
                     logprobs[event.request_id].append(event.logprob)
         return [Completion(s.output_ids, s.text, s.finish_reason, logprobs[s.request_id] or None, s.num_cached_prompt)
                 for s in seqs]
-
-
-def _pending_stop_prefix(text: str, stops: list[str]) -> int:
-    """Length of the longest suffix of text that is a proper prefix of some stop string."""
-    longest = 0
-    for stop in stops:
-        for k in range(min(len(stop) - 1, len(text)), longest, -1):
-            if text.endswith(stop[:k]):
-                longest = k
-                break
-    return longest
-
-
-class Engine:
-    """Asynchronous front: a background thread steps the LLMEngine; each request streams its TokenEvents.
-
-    Only the engine thread touches the LLMEngine. Other threads hand it requests and cancellations
-    through an inbox, so submitting never waits for a forward pass to finish.
-    """
-
-    def __init__(self, llm: LLMEngine):
-        self.llm = llm
-        self._inbox: deque[tuple] = deque()
-        self._wake = threading.Event()
-        self._streams: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Queue]] = {}
-        self._streams_lock = threading.Lock()
-        self._closed = False
-        self._thread = threading.Thread(target=self._loop, name="openk2-engine", daemon=True)
-        self._thread.start()
-
-    async def submit(self, prompt_ids: list[int], params: SamplingParams, request_id: str | None = None) -> AsyncIterator[TokenEvent]:
-        """Queue a request and return the stream of its events. Invalid requests raise ValueError here, at once;
-        a full queue raises OverflowError."""
-        if len(self._streams) >= self.llm.config.max_queued + self.llm.config.max_seqs:
-            raise OverflowError(f"the engine is full ({len(self._streams)} requests in flight)")
-        if params.grammar is not None:  # compiling a big schema can take milliseconds: keep the event loop free
-            seq = await asyncio.to_thread(self.llm.new_sequence, prompt_ids, params, request_id)
-        else:
-            seq = self.llm.new_sequence(prompt_ids, params, request_id)
-        queue: asyncio.Queue = asyncio.Queue()
-        with self._streams_lock:
-            if seq.request_id in self._streams:
-                raise ValueError(f"request id {seq.request_id!r} is already in use")
-            self._streams[seq.request_id] = (asyncio.get_running_loop(), queue)
-        self._inbox.append(("add", seq))
-        self._wake.set()
-        return self._stream(seq.request_id, queue)
-
-    async def _stream(self, request_id: str, queue: asyncio.Queue) -> AsyncIterator[TokenEvent]:
-        finished = False
-        try:
-            while not finished:
-                event: TokenEvent = await queue.get()
-                finished = event.finish_reason is not None
-                yield event
-        finally:
-            if not finished:  # the consumer stopped early (client went away): free the blocks at once
-                self.cancel(request_id)
-
-    def cancel(self, request_id: str) -> None:
-        self._inbox.append(("cancel", request_id))
-        self._wake.set()
-
-    @property
-    def in_flight(self) -> int:
-        return len(self._streams)
-
-    def _deliver(self, events: list[TokenEvent]) -> None:
-        for event in events:
-            with self._streams_lock:
-                target = self._streams.get(event.request_id)
-                if event.finish_reason is not None:
-                    self._streams.pop(event.request_id, None)
-            if target is None:
-                continue
-            loop, queue = target
-            try:
-                loop.call_soon_threadsafe(queue.put_nowait, event)
-            except RuntimeError:  # the caller's event loop is closed: nobody is listening
-                self.llm.cancel(event.request_id)
-
-    def _drain_inbox(self) -> None:
-        while self._inbox:
-            kind, payload = self._inbox.popleft()
-            if kind == "add":
-                self.llm.add(payload)
-            else:
-                event = self.llm.cancel(payload)
-                self._deliver([event] if event is not None else [])
-                with self._streams_lock:
-                    self._streams.pop(payload, None)
-
-    def _loop(self) -> None:
-        while not self._closed:
-            self._drain_inbox()
-            if self.llm.has_work:
-                try:
-                    events = self.llm.step()
-                except Exception:
-                    # A bug must not leave every client hanging: end the batch with an error, keep serving.
-                    log.exception("engine step failed; ending the running requests with finish_reason 'error'")
-                    events = self.llm.abort_all("error")
-                self._deliver(events)
-            else:
-                self._wake.wait(timeout=0.5)
-                self._wake.clear()
-
-    def close(self) -> None:
-        self._closed = True
-        self._wake.set()
-        self._thread.join(timeout=5)

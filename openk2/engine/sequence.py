@@ -6,6 +6,8 @@ import enum
 import itertools
 from dataclasses import dataclass, field
 
+from .detokenizer import Detokenizer
+
 MAX_STOP_STRINGS = 16
 MAX_STOP_TOKEN_IDS = 64
 MAX_TOP_LOGPROBS = 20
@@ -31,7 +33,7 @@ class SamplingParams:
     logprobs: bool = False
     top_logprobs: int = 0
     # Guided decoding: every generated token must keep the output inside this grammar (llguidance's
-    # Lark dialect, with `%json {schema}` and `<|special|>` tokens; see engine/guided.py). The
+    # Lark dialect, with `%json {schema}` and `<|special|>` tokens; see engine/grammar.py). The
     # output ends when the grammar is complete.
     grammar: str | None = None
 
@@ -91,6 +93,11 @@ class TokenEvent:
     logprob: float | None = None
     top_logprobs: list[tuple[int, float]] | None = None
     finish_reason: str | None = None  # "stop", "length", "cancelled", "error" or None while running
+    # What ended the request with finish_reason "stop": the stop string that matched, or the token id (an
+    # end-of-turn token or one of stop_token_ids; the token is then not text); None when the output ended
+    # any other way (a completed grammar, a limit).
+    stop: str | int | None = None
+    special: bool = False  # token_id is a special token (a marker such as <|tool_call_begin|>), not text
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0  # prompt tokens served from the prefix cache
@@ -115,12 +122,16 @@ class Sequence:
         self.finish_reason: str | None = None
         self.generator = None  # torch.Generator for seeded sampling, made by the sampler
         self.matcher = None  # llguidance matcher following the output, for guided decoding
-        self.decoder = None  # incremental detokeniser, when the engine has a tokenizer
-        self.text = ""  # generated text so far (with a tokenizer)
-        self.emitted_chars = 0  # how much of self.text has gone out in events
+        self.detokenizer: Detokenizer | None = None  # the output's text, when the engine has a tokenizer
+        self.stop: str | int | None = None  # what ended it, as TokenEvent.stop
 
     def __len__(self) -> int:
         return len(self.token_ids)
+
+    @property
+    def text(self) -> str:
+        """The output's text so far ("" without a tokenizer), without a matched stop string."""
+        return self.detokenizer.text if self.detokenizer is not None else ""
 
     @property
     def output_ids(self) -> list[int]:

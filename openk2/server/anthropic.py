@@ -13,10 +13,12 @@ from starlette.concurrency import run_in_threadpool
 from ..engine import SamplingParams
 from ..tool_parser import OutputDelta
 from .auth import Caller, authenticate
+from .errors import APIError
+from .generation import Choice, Generation, run_to_end
+from .prompts import ChatInput
 from .protocol import (
     AnthropicError,
     AnthropicUsage,
-    APIError,
     CountTokensRequest,
     CountTokensResponse,
     MessageResponse,
@@ -25,9 +27,9 @@ from .protocol import (
     TextOut,
     ThinkingOut,
     ToolUseOut,
-    anthropic_error,
 )
-from .serving import ChatInput, Choice, EventStream, Generation, Serving, run_to_end
+from .serving import Serving
+from .streaming import EventStream, anthropic_sse_error, named_event
 
 logger = logging.getLogger("openk2.server")
 router = APIRouter(tags=["Anthropic"])
@@ -45,9 +47,9 @@ def serving_of(request: Request) -> Serving:
 async def messages(body: MessagesRequest, request: Request, caller: Caller = Depends(authenticate)) -> Response:
     serving = serving_of(request)
     serving.check_model(body.model)
-    prompt = await run_in_threadpool(serving.chat_prompt, chat_input(body))  # a new tool set's grammar: milliseconds
+    prompt = await run_in_threadpool(serving.prompts.chat, chat_input(body))  # a new tool set's grammar: milliseconds
     # Anthropic clients ask for large max_tokens (Claude Code: 32000): cut to what the context has room for.
-    max_tokens = serving.max_tokens(prompt, body.max_tokens, clamp=True)
+    max_tokens = serving.prompts.max_tokens(prompt, body.max_tokens, clamp=True)
     temperature = 1.0 if body.temperature is None else body.temperature  # Anthropic's default
     params = SamplingParams(max_tokens=max_tokens, temperature=temperature * serving.model.anthropic_temperature_scale,
                             top_p=1.0 if body.top_p is None else body.top_p, top_k=body.top_k or 0,
@@ -65,7 +67,7 @@ async def messages(body: MessagesRequest, request: Request, caller: Caller = Dep
     if parsed.content or not parsed.tool_calls:
         content.append(TextOut(text=parsed.content))
     content += [ToolUseOut(id=call.id, name=call.name, input=tool_input(call.arguments)) for call in parsed.tool_calls]
-    stop_reason, stop_sequence = stop_of(generation, choice, body)
+    stop_reason, stop_sequence = stop_of(choice)
     reply = MessageResponse(id=generation.request_id, model=body.model, content=content, stop_reason=stop_reason,
                             stop_sequence=stop_sequence, usage=usage_of(generation))
     return JSONResponse(reply.model_dump(mode="json"))
@@ -76,7 +78,7 @@ async def messages(body: MessagesRequest, request: Request, caller: Caller = Dep
 async def count_tokens(body: CountTokensRequest, request: Request, caller: Caller = Depends(authenticate)) -> Response:
     serving = serving_of(request)
     serving.check_model(body.model)
-    prompt = await run_in_threadpool(serving.chat_prompt, chat_input(body), False)
+    prompt = await run_in_threadpool(serving.prompts.chat, chat_input(body), False)
     return JSONResponse({"input_tokens": len(prompt.ids)})
 
 
@@ -135,10 +137,9 @@ def tool_input(arguments: str) -> dict:
     return value
 
 
-def stop_of(generation: Generation, choice: Choice, body: MessagesRequest) -> tuple[str, str | None]:
-    stop_sequence = generation.stop_sequence(choice, body.stop_sequences or [])
-    if stop_sequence is not None:
-        return "stop_sequence", stop_sequence
+def stop_of(choice: Choice) -> tuple[str, str | None]:
+    if choice.stop_sequence is not None:
+        return "stop_sequence", choice.stop_sequence
     return STOP_REASONS.get(choice.finish_reason, "end_turn"), None
 
 
@@ -147,10 +148,6 @@ def usage_of(generation: Generation, output_tokens: int | None = None) -> Anthro
     return AnthropicUsage(input_tokens=usage.prompt_tokens - usage.cached_tokens,
                           output_tokens=usage.completion_tokens if output_tokens is None else output_tokens,
                           cache_read_input_tokens=usage.cached_tokens)
-
-
-def event(name: str, data: dict) -> str:
-    return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
 class BlockWriter:
@@ -182,7 +179,7 @@ class BlockWriter:
         if self.open == "tool_use":
             yield self._delta({"type": "input_json_delta", "partial_json": json.dumps(tool_input(self.arguments))})
         if self.open is not None:
-            yield event("content_block_stop", {"type": "content_block_stop", "index": self.index})
+            yield named_event("content_block_stop", {"type": "content_block_stop", "index": self.index})
         self.open, self.arguments = None, ""
 
     def _ensure(self, kind: str, block: dict) -> Iterator[str]:
@@ -191,10 +188,10 @@ class BlockWriter:
         yield from self.close()
         self.index += 1
         self.open = kind
-        yield event("content_block_start", {"type": "content_block_start", "index": self.index, "content_block": block})
+        yield named_event("content_block_start", {"type": "content_block_start", "index": self.index, "content_block": block})
 
     def _delta(self, delta: dict) -> str:
-        return event("content_block_delta", {"type": "content_block_delta", "index": self.index, "delta": delta})
+        return named_event("content_block_delta", {"type": "content_block_delta", "index": self.index, "delta": delta})
 
 
 async def message_stream(generation: Generation, body: MessagesRequest) -> AsyncIterator[str]:
@@ -206,7 +203,7 @@ async def message_stream(generation: Generation, body: MessagesRequest) -> Async
     def start() -> Iterator[str]:
         message = MessageResponse(id=generation.request_id, model=body.model, content=[],
                                   usage=usage_of(generation, output_tokens=0))
-        yield event("message_start", {"type": "message_start", "message": message.model_dump(mode="json")})
+        yield named_event("message_start", {"type": "message_start", "message": message.model_dump(mode="json")})
         for delta in held:
             yield from writer.write(delta)
 
@@ -225,13 +222,10 @@ async def message_stream(generation: Generation, body: MessagesRequest) -> Async
             yield chunk
         for chunk in writer.close():
             yield chunk
-        stop_reason, stop_sequence = stop_of(generation, generation.choices[0], body)
-        yield event("message_delta", {"type": "message_delta",
+        stop_reason, stop_sequence = stop_of(generation.choices[0])
+        yield named_event("message_delta", {"type": "message_delta",
                                       "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
                                       "usage": usage_of(generation).model_dump()})
-        yield event("message_stop", {"type": "message_stop"})
+        yield named_event("message_stop", {"type": "message_stop"})
     except Exception as e:  # the status line is sent: report the failure in the stream
-        if not isinstance(e, APIError):
-            logger.exception("error while streaming", exc_info=e)
-            e = APIError(500, "internal error while streaming")
-        yield event("error", anthropic_error(e)[1])
+        yield anthropic_sse_error(e)

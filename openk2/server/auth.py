@@ -16,7 +16,7 @@ from sqlalchemy import DateTime, Engine, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .db import Base
-from .protocol import APIError
+from .errors import APIError
 
 KEY_PREFIX = "sk-openk2-"
 WINDOW_SECONDS = 60.0

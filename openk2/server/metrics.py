@@ -29,14 +29,13 @@ class Metrics:
                               buckets=LATENCY_BUCKETS, registry=registry)
         self.tpot = Histogram("openk2_time_per_output_token_seconds", "Decode time per token after the first",
                               buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1), registry=registry)
-        # Gauges read the engine when scraped; len() of its queues is safe from another thread.
-        llm = engine.llm
+        # Gauges read the engine's properties when scraped (safe from another thread).
         Gauge("openk2_requests_running", "Requests in the running batch", registry=registry).set_function(
-            lambda: len(llm.scheduler.running))
+            lambda: engine.num_running)
         Gauge("openk2_requests_waiting", "Requests queued for a slot", registry=registry).set_function(
-            lambda: len(llm.scheduler.waiting))
+            lambda: engine.num_waiting)
         Gauge("openk2_kv_cache_usage", "Fraction of KV-cache blocks held by requests", registry=registry).set_function(
-            lambda: 1 - llm.cache.num_free_blocks / llm.cache.num_blocks)
+            lambda: engine.cache_usage)
 
     def observe(self, endpoint: str, finish_reason: str, prompt_tokens: int, cached_tokens: int,
                 completion_tokens: int, latency: float, ttft: float | None) -> None:

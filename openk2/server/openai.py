@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
@@ -14,8 +13,10 @@ from starlette.concurrency import run_in_threadpool
 from ..engine import SamplingParams
 from ..tool_parser import OutputDelta
 from .auth import Caller, authenticate
+from .errors import APIError
+from .generation import Generation, run_to_end
+from .prompts import ChatInput, Prompt
 from .protocol import (
-    APIError,
     ChatChoice,
     ChatChunkChoice,
     ChatCompletion,
@@ -41,9 +42,10 @@ from .protocol import (
     ToolCallOut,
     TopLogprob,
     Usage,
-    openai_error_body,
 )
-from .serving import ChatInput, EventStream, Generation, Prompt, Serving, run_to_end, structured_grammar_of
+from .answer_grammar import structured_grammar
+from .serving import Serving
+from .streaming import EventStream, openai_sse_error, sse
 
 logger = logging.getLogger("openk2.server")
 router = APIRouter(tags=["OpenAI"])
@@ -59,18 +61,6 @@ def json_of(reply) -> JSONResponse:
     return JSONResponse(reply.model_dump(mode="json", exclude_unset=True))
 
 
-def sse(reply) -> str:
-    return f"data: {reply.model_dump_json(exclude_unset=True)}\n\n"
-
-
-def sse_error(e: Exception) -> str:
-    """An error after the stream has begun: OpenAI's error object as the last event."""
-    if not isinstance(e, APIError):
-        logger.exception("error while streaming", exc_info=e)
-        e = APIError(500, "internal error while streaming")
-    return f"data: {json.dumps(openai_error_body(e))}\n\n"
-
-
 # ---- /v1/chat/completions -----------------------------------------------------------------------
 
 
@@ -81,18 +71,18 @@ async def chat_completions(body: ChatCompletionRequest, request: Request,
     serving = serving_of(request)
     serving.check_model(body.model)
     def prompt_of() -> Prompt:  # off the event loop: checking new schemas and building grammars takes milliseconds
-        return serving.chat_prompt(ChatInput(
+        return serving.prompts.chat(ChatInput(
             messages=[chat_message(m) for m in body.messages],
             tools=[t.model_dump(exclude_none=True) for t in body.tools or []] or None,
             tool_choice=tool_choice_name(body.tool_choice),
             parallel_tool_calls=body.parallel_tool_calls is not False,
             response_schema=body.response_format.answer_schema if body.response_format else None,
-            structured_grammar=structured_grammar_of(body.structured_outputs),
+            structured_grammar=structured_grammar(body.structured_outputs),
         ))
 
     prompt = await run_in_threadpool(prompt_of)
     param = "max_tokens" if body.max_completion_tokens is None else "max_completion_tokens"
-    max_tokens = serving.max_tokens(prompt, body.max_completion_tokens or body.max_tokens, param)
+    max_tokens = serving.prompts.max_tokens(prompt, body.max_completion_tokens or body.max_tokens, param)
     top_logprobs = body.top_logprobs or 0
     params = [sampling_params(body, serving, prompt, max_tokens, i, bool(body.logprobs) or top_logprobs > 0,
                               top_logprobs) for i in range(body.n or 1)]
@@ -183,7 +173,7 @@ async def chat_stream(generation: Generation, body: ChatCompletionRequest) -> As
         if include_usage:
             yield chunk([], usage=usage_of(generation))
     except Exception as e:  # the status line is sent: all that is left is to say so in the stream
-        yield sse_error(e)
+        yield openai_sse_error(e)
         return
     yield "data: [DONE]\n\n"
 
@@ -245,11 +235,11 @@ async def completions(body: CompletionRequest, request: Request, caller: Caller 
                        "logprobs")
     raw = body.prompt if isinstance(body.prompt, list) and body.prompt and not isinstance(body.prompt[0], int) \
         else [body.prompt]
-    prompts = [serving.text_prompt(p) for p in raw]
-    grammar = await run_in_threadpool(structured_grammar_of, body.structured_outputs)
+    prompts = [serving.prompts.text(p) for p in raw]
+    grammar = await run_in_threadpool(structured_grammar, body.structured_outputs)
     for prompt in prompts:
         prompt.grammar = grammar
-    limits = [serving.max_tokens(p, 16 if body.max_tokens is None else body.max_tokens) for p in prompts]
+    limits = [serving.prompts.max_tokens(p, 16 if body.max_tokens is None else body.max_tokens) for p in prompts]
     logprobs = body.logprobs or 0
     params = [sampling_params(body, serving, prompts[i // n], limits[i // n], i % n, body.logprobs is not None,
                               logprobs) for i in range(len(prompts) * n)]
@@ -295,7 +285,7 @@ async def completion_stream(generation: Generation, body: CompletionRequest, ech
         if include_usage:
             yield chunk([], usage=usage_of(generation))
     except Exception as e:  # as above
-        yield sse_error(e)
+        yield openai_sse_error(e)
         return
     yield "data: [DONE]\n\n"
 

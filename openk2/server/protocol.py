@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -15,15 +14,6 @@ logger = logging.getLogger("openk2.server")
 TOOL_NAME = r"^[a-zA-Z0-9_.-]{1,64}$"
 SEED_RANGE = dict(ge=-(2**63), le=2**63 - 1)  # what torch.Generator.manual_seed accepts, as OpenAI documents
 _logged_unknown: set[tuple[str, str]] = set()
-
-
-class APIError(Exception):
-    """A request the server refuses; each API renders it as its own error body."""
-
-    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None,
-                 headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.message, self.param, self.code, self.headers = status, message, param, code, headers
 
 
 class Lenient(BaseModel):
@@ -512,47 +502,3 @@ class AnthropicErrorDetail(Reply):
 class AnthropicError(Reply):
     type: Literal["error"] = "error"
     error: AnthropicErrorDetail
-
-
-# ---- error bodies ---------------------------------------------------------------------------
-
-OPENAI_ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error",
-                      405: "invalid_request_error", 413: "invalid_request_error", 429: "rate_limit_exceeded",
-                      503: "server_error"}
-ANTHROPIC_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-                         404: "not_found_error", 405: "invalid_request_error", 413: "request_too_large",
-                         429: "rate_limit_error", 529: "overloaded_error"}
-# Anthropic's API says "overloaded" with its own status, 529; OpenAI's with 503.
-ANTHROPIC_STATUS = {503: 529}
-
-
-def openai_error_body(error: APIError) -> dict:
-    kind = OPENAI_ERROR_TYPES.get(error.status, "server_error")
-    return OpenAIError(error=OpenAIErrorDetail(message=error.message, type=kind, param=error.param,
-                                               code=error.code)).model_dump()
-
-
-def anthropic_error(error: APIError) -> tuple[int, dict]:
-    """(status, body) of an Anthropic error response."""
-    status = ANTHROPIC_STATUS.get(error.status, error.status)
-    message = f"{error.param}: {error.message}" if error.param and error.param not in error.message else error.message
-    detail = AnthropicErrorDetail(type=ANTHROPIC_ERROR_TYPES.get(status, "api_error"), message=message)
-    return status, AnthropicError(error=detail).model_dump()
-
-
-# The `role` / `type` tags of the discriminated unions above, which pydantic writes into error locations.
-UNION_TAGS = {"system", "developer", "user", "assistant", "tool", "text", "tool_use", "tool_result", "thinking",
-              "redacted_thinking"}
-
-
-def error_location(loc: tuple) -> str | None:
-    """`("body", "messages", 0, "user", "content", "str")` -> `messages.0.content`: the parameter a validation
-    error is about, without the union branches pydantic names in the location."""
-    parts: list = []
-    for i, part in enumerate(loc):
-        if part == "body" and i == 0 or isinstance(part, str) and re.search(r"[\[\]]|^(str|int|float|bool)$", part):
-            continue
-        if part in UNION_TAGS and parts and isinstance(parts[-1], int) and i < len(loc) - 1:
-            continue  # a tag right after a list index, with the field below it still to come
-        parts.append(part)
-    return ".".join(map(str, parts)) or None

@@ -1,5 +1,6 @@
 """What the server makes the model write, from tool_choice and response_format: the answer's forced start,
-and the grammar that every generated token must keep to (guided decoding, engine/guided.py).
+and the grammar that every generated token must keep to (guided decoding: the engine applies it as token
+masks, engine/grammar.py).
 
 The grammar spells out K2's tool-call framing with the special tokens themselves, so once the model
 opens a tool-call section it can only name a declared function, with the call's running index, and
@@ -19,7 +20,7 @@ import json
 from dataclasses import dataclass, field
 
 from ..chat import TOOL_CALL_ARGUMENT_BEGIN, TOOL_CALL_BEGIN, TOOL_CALL_END, TOOL_CALLS_BEGIN, TOOL_CALLS_END, Segment
-from ..engine.guided import check_json_schema, grammar_for, json_rule
+from ..engine.grammar import GrammarError, check_json_schema, grammar_for, json_rule
 
 # Calls one answer may hold when parallel calls are on; each call's index is spelled out in the grammar.
 MAX_PARALLEL_CALLS = 16
@@ -27,14 +28,6 @@ MAX_PARALLEL_CALLS = 16
 # (the parser is told which tokens are ordinary).
 TEXT_LEXEME = r"TEXT: /(.|\n)+/"
 NO_PARAMETERS = {"type": "object", "properties": {}, "additionalProperties": False}  # OpenAI: parameters omitted
-
-
-class GuidanceError(ValueError):
-    """A schema that cannot guide decoding; `param` names the request field."""
-
-    def __init__(self, message: str, param: str):
-        super().__init__(message)
-        self.param = param
 
 
 @dataclass
@@ -61,7 +54,7 @@ def guide(tools: list[dict], tool_choice: str, parallel_tool_calls: bool, respon
           first_tool_index: int, schema_param: str = "tools[{i}].function.parameters") -> Guidance:
     """tools: OpenAI-style function tools; tool_choice: "auto", "none", "required", or the name of a declared
     function (checked by the caller); response_schema: the JSON Schema the answer's content must match
-    (json_object: {"type": "object"}), or None for free text. GuidanceError for a schema that cannot guide."""
+    (json_object: {"type": "object"}), or None for free text. GrammarError (naming the field) for a schema that cannot guide."""
     names = [t["function"]["name"] for t in tools]
     if response_schema is not None:
         _check(response_schema, "response_format")
@@ -116,16 +109,19 @@ def _parameters(tool: dict, param: str) -> dict:
 def _check(schema, param: str) -> None:
     error = check_json_schema(schema)
     if error is not None:
-        raise GuidanceError(f"{param} cannot guide decoding: {error}", param)
+        raise GrammarError(f"{param} cannot guide decoding: {error}", param)
 
 
 def _lark(rules: list[str]) -> str:
     return "\n".join(rules) + "\n"
 
 
-def structured_grammar(json_schema=None, regex: str | None = None, choice: list[str] | None = None,
-                       grammar: str | None = None) -> str:
-    """The grammar for vLLM-style structured_outputs (exactly one argument given); GuidanceError naming the field."""
+def structured_grammar(outputs) -> str | None:
+    """The grammar for vLLM-style structured_outputs (protocol.StructuredOutputs: exactly one of json, regex,
+    choice, grammar), or None without them; GrammarError naming the field."""
+    if outputs is None:
+        return None
+    json_schema, regex, choice, grammar = outputs.json_, outputs.regex, outputs.choice, outputs.grammar
     given = "json" if json_schema is not None else "regex" if regex is not None else \
         "choice" if choice is not None else "grammar"
     param = f"structured_outputs.{given}"
@@ -133,8 +129,8 @@ def structured_grammar(json_schema=None, regex: str | None = None, choice: list[
         try:
             json_schema = json.loads(json_schema)
         except ValueError as e:
-            raise GuidanceError(f"{param} is not JSON: {e}", param) from None
+            raise GrammarError(f"{param} is not JSON: {e}", param) from None
     try:
         return grammar_for(json_schema, regex, choice, grammar)
-    except ValueError as e:
-        raise GuidanceError(f"{param} cannot guide decoding: {e}", param) from None
+    except GrammarError as e:
+        raise GrammarError(f"{param} cannot guide decoding: {e}", param) from None

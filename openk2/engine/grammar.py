@@ -34,6 +34,15 @@ JSON_STYLE = {"whitespace_flexible": False, "item_separator": ", ", "key_separat
 _COMPILED_CACHE_SIZE = 128
 
 
+class GrammarError(ValueError):
+    """A grammar, regex or JSON Schema that cannot guide decoding, in one line; `param` names the request field
+    it came from, when the caller knows it (the server answers 400 naming it)."""
+
+    def __init__(self, message: str, param: str | None = None):
+        super().__init__(message)
+        self.param = param
+
+
 def json_grammar(schema: dict | bool) -> str:
     """A grammar for one JSON value matching `schema`, in K2's spacing."""
     return f"start: {json_rule(schema)}\n"
@@ -68,11 +77,11 @@ def _schema_error(schema_json: str) -> str | None:
 def grammar_for(json_schema=None, regex: str | None = None, choice: list[str] | None = None,
                 grammar: str | None = None) -> str:
     """The grammar for the one given: a JSON Schema, a regex, literal choices, or a grammar's text.
-    ValueError with the reason when it cannot guide decoding."""
+    GrammarError with the reason when it cannot guide decoding."""
     if json_schema is not None:
         problem = check_json_schema(json_schema)
         if problem is not None:
-            raise ValueError(problem)
+            raise GrammarError(problem)
         return json_grammar(json_schema)
     if regex is not None:
         text = llguidance.LLMatcher.grammar_from_regex(regex)
@@ -82,7 +91,7 @@ def grammar_for(json_schema=None, regex: str | None = None, choice: list[str] | 
         text = grammar
     problem = grammar_error(text)
     if problem is not None:
-        raise ValueError(problem)
+        raise GrammarError(problem)
     return text
 
 
@@ -135,7 +144,7 @@ class Grammars:
             return self._lltokenizer
 
     def matcher(self, grammar: str) -> llguidance.LLMatcher:
-        """A fresh matcher for `grammar`; ValueError naming the problem if it does not compile."""
+        """A fresh matcher for `grammar`; GrammarError naming the problem if it does not compile."""
         tokenizer = self.lltokenizer
         with self._lock:
             compiled = self._compiled.get(grammar)
@@ -144,7 +153,7 @@ class Grammars:
                 return compiled.deep_copy()
         compiled = llguidance.LLMatcher(tokenizer, grammar, log_level=0)
         if compiled.is_error():
-            raise ValueError(f"the grammar does not compile: {grammar_error(grammar, tokenizer) or compiled.get_error()}")
+            raise GrammarError(f"the grammar does not compile: {grammar_error(grammar, tokenizer) or compiled.get_error()}")
         with self._lock:
             self._compiled[grammar] = compiled
             while len(self._compiled) > _COMPILED_CACHE_SIZE:

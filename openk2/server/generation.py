@@ -1,0 +1,227 @@
+"""The generation lifecycle: one API request's choices submitted to the engine, their events merged, parsed
+into content and tool calls, and closed (cancelled, metered, billed) exactly once however the request ends."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from fastapi import Request
+
+from ..engine import SamplingParams, TokenEvent
+from ..tool_parser import OutputDelta, ParsedOutput, StreamingParser
+from .auth import Caller
+from .errors import APIError
+from .prompts import Prompt
+
+if TYPE_CHECKING:
+    from .serving import Serving
+
+
+@dataclass
+class Choice:
+    """One output sequence of a request, as it streams in."""
+
+    index: int
+    request_id: str
+    prompt: Prompt
+    parser: StreamingParser | None
+    text: str = ""  # generated text
+    token_ids: list[int] = field(default_factory=list)
+    logprobs: list[tuple[int, float, list[tuple[int, float]]]] = field(default_factory=list)
+    engine_finish: str | None = None  # "stop", "length", "cancelled", "error"
+    stop: str | int | None = None  # what ended it with "stop": the stop string or stop token (TokenEvent.stop)
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def parsed(self) -> ParsedOutput:
+        return self.parser.result if self.parser else ParsedOutput(self.text)
+
+    @property
+    def stop_sequence(self) -> str | None:
+        """The stop string that ended the choice, if one did (rather than an end-of-turn token)."""
+        return self.stop if isinstance(self.stop, str) else None
+
+    @property
+    def finish_reason(self) -> str | None:
+        """"tool_calls" when the model ended its turn after calling tools, else the engine's reason."""
+        if self.engine_finish == "stop" and self.parsed.tool_calls:
+            return "tool_calls"
+        return self.engine_finish
+
+
+@dataclass
+class ChoiceEvent:
+    """What one engine event means for one choice: raw text, parsed delta, new logprobs, and the finish."""
+
+    choice: Choice
+    text: str = ""
+    delta: OutputDelta = field(default_factory=OutputDelta)
+    logprobs: list[tuple[int, float, list[tuple[int, float]]]] = field(default_factory=list)
+    finished: bool = False
+
+
+@dataclass
+class UsageCount:
+    prompt_tokens: int
+    cached_tokens: int
+    completion_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class Generation:
+    """One API request running in the engine: n choices per prompt, streamed, parsed, then metered and
+    billed exactly once (Serving.finished), whether it finished, failed or the client went away."""
+
+    def __init__(self, serving: Serving, prompts: list[Prompt], params: list[SamplingParams], caller: Caller,
+                 endpoint: str, request_id: str):
+        assert len(params) % len(prompts) == 0
+        self.serving, self.prompts, self.params, self.caller, self.endpoint = serving, prompts, params, caller, endpoint
+        self.n = len(params) // len(prompts)
+        self.request_id = request_id
+        self.created = int(time.time())
+        self.choices = [Choice(i, f"{request_id}-{i}", prompts[i // self.n],
+                               StreamingParser(prompts[i // self.n].first_tool_index) if prompts[i // self.n].chat else None)
+                        for i in range(len(params))]
+        self.streams: list[AsyncIterator[TokenEvent]] = []
+        self.started_at = time.perf_counter()
+        self.first_token_at: float | None = None
+        self.closed = False
+
+    async def start(self) -> None:
+        """Submit every choice to the engine; a refusal (bad parameter, full queue) cancels those already in."""
+        try:
+            for choice, params in zip(self.choices, self.params):
+                self.streams.append(await self.serving.engine.submit(choice.prompt.ids, params, choice.request_id))
+        except ValueError as e:
+            self.cancel()
+            raise APIError(400, str(e)) from None
+        except OverflowError as e:
+            self.cancel()
+            raise APIError(503, f"the server is overloaded ({e}); retry shortly") from None
+        except asyncio.CancelledError:  # the request went away while a grammar compiled: stop what is in
+            self.cancel()
+            raise
+
+    @property
+    def usage(self) -> UsageCount:
+        firsts = self.choices[:: self.n]  # the prompt is billed once per prompt, not once per choice
+        return UsageCount(sum(len(p.ids) for p in self.prompts), sum(c.cached_tokens for c in firsts),
+                          sum(c.completion_tokens for c in self.choices))
+
+    async def __aiter__(self) -> AsyncIterator[ChoiceEvent]:
+        try:
+            for choice in self.choices:  # the forced start of each answer, before the model's first token
+                if choice.parser and choice.prompt.forced_text:
+                    yield ChoiceEvent(choice, delta=choice.parser.feed(choice.prompt.forced_text))
+            async for index, event in self._merged():
+                yield self._apply(self.choices[index], event)
+        finally:
+            self.close()
+
+    async def run(self) -> list[Choice]:
+        """Generate to the end (non-streaming requests)."""
+        async for _ in self:
+            pass
+        return self.choices
+
+    async def _merged(self) -> AsyncIterator[tuple[int, TokenEvent]]:
+        """Events of all choices as they come."""
+        if len(self.streams) == 1:
+            async for event in self.streams[0]:
+                yield 0, event
+            return
+        pending = {asyncio.ensure_future(anext(s)): i for i, s in enumerate(self.streams)}
+        try:
+            while pending:
+                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for future in done:
+                    index = pending.pop(future)
+                    try:
+                        event = future.result()
+                    except StopAsyncIteration:
+                        continue
+                    yield index, event
+                    pending[asyncio.ensure_future(anext(self.streams[index]))] = index
+        finally:
+            for future in pending:
+                future.cancel()
+
+    def _apply(self, choice: Choice, event: TokenEvent) -> ChoiceEvent:
+        if event.token_id is not None:
+            if self.first_token_at is None:
+                self.first_token_at = time.perf_counter()
+            choice.token_ids.append(event.token_id)
+        choice.text += event.text
+        choice.cached_tokens, choice.completion_tokens = event.cached_tokens, event.completion_tokens
+        out = ChoiceEvent(choice, event.text)
+        ends = isinstance(event.stop, int)  # a stop token is not part of the answer
+        if event.logprob is not None and event.token_id is not None and not ends:
+            out.logprobs = [(event.token_id, event.logprob, event.top_logprobs or [])]
+            choice.logprobs += out.logprobs
+        if choice.parser:
+            out.delta = choice.parser.feed(event.text, literal=event.token_id is not None and not event.special)
+        if event.finish_reason == "error":  # the engine's step failed and ended its whole batch
+            choice.engine_finish = "error"
+            raise APIError(500, "the engine failed while generating this answer (the server log has the details); "
+                                "retry the request", code="engine_error")
+        if event.finish_reason is not None:
+            choice.engine_finish, choice.stop, out.finished = event.finish_reason, event.stop, True
+            if choice.parser:
+                out.delta = merge_deltas(out.delta, choice.parser.finish())
+        return out
+
+    def cancel(self) -> None:
+        """Stop every unfinished choice in the engine and free its cache blocks (at once, without awaiting)."""
+        for choice in self.choices:
+            if choice.engine_finish is None:
+                self.serving.engine.cancel(choice.request_id)
+
+    def close(self) -> None:
+        """Cancel what still runs, then meter and bill the request: once, however it ended."""
+        self.cancel()
+        if self.closed:
+            return
+        self.closed = True
+        for choice in self.choices:
+            choice.engine_finish = choice.engine_finish or "cancelled"
+        reasons = sorted({c.finish_reason for c in self.choices})
+        self.serving.finished(self, ",".join(reasons))
+
+
+def merge_deltas(first: OutputDelta, second: OutputDelta) -> OutputDelta:
+    return OutputDelta(first.content + second.content, first.reasoning + second.reasoning,
+                       first.tool_calls + second.tool_calls)
+
+
+async def run_to_end(request: Request, generation: Generation) -> bool:
+    """Run a non-streaming generation to its end; False if the client went away first.
+
+    Streaming responses learn of a disconnect from Starlette; a plain handler would otherwise keep
+    generating for nobody. The generation is closed on every way out, even if it never started.
+    """
+    task = asyncio.ensure_future(generation.run())
+    watcher = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if not task.done():
+            task.cancel()  # the client left (or the server is shutting down)
+        generation.close()
+    if task.done() and not task.cancelled():
+        task.result()  # re-raise what went wrong
+        return True
+    return False
+
+
+async def _disconnected(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
