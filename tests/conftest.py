@@ -9,6 +9,7 @@ import os
 # sibling made ops up to 40x slower. One thread per process, inherited by the subprocesses.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import shutil
 import socket
 import threading
 import time
@@ -169,3 +170,29 @@ def server(scripted_checkpoint, tmp_path_factory) -> LiveServer:
     """One server for the protocol tests: keys optional, no limits."""
     with live_server(scripted_checkpoint.path, tmp_path_factory.mktemp("server")) as live:
         yield live
+
+
+@pytest.fixture(scope="session")
+def endless_checkpoint(scripted_checkpoint, tmp_path_factory) -> Path:
+    """A random 2-layer model with an 8K context that writes plain text and never ends its turn: its head's rows for
+    the special tokens (stop tokens and markers) are zero, so their logit is 0 while the largest of the 512 other
+    (symmetric, random) logits is above 0 at every step, except with probability 2^-512. Greedy decoding runs to
+    max_tokens: long generations to stop or cancel."""
+    from openk2.checkpoint import save_model
+    from openk2.config import ModelConfig
+    from openk2.model import CausalLM
+    from openk2.tokenizer import Tokenizer
+
+    path = tmp_path_factory.mktemp("endless")
+    for name in ("tiktoken.model", "tokenizer_config.json", "special_tokens_map.json"):  # no second BPE training
+        shutil.copy(scripted_checkpoint.path / name, path / name)
+    tokenizer = Tokenizer.from_dir(path)
+    config = ModelConfig(vocab_size=768, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, kv_lora_rank=32, qk_nope_head_dim=16, qk_rope_head_dim=8,
+                         v_head_dim=16, max_position_embeddings=8192, eos_token_id=tokenizer.special_id("<|im_end|>"))
+    torch.manual_seed(0)
+    model = CausalLM(config)
+    with torch.no_grad():
+        model.lm_head.weight[tokenizer.n_bpe:] = 0
+    save_model(model.eval(), path)
+    return path

@@ -88,6 +88,7 @@ class Event:
     call: ToolCall | None = None
     result: ToolResult | None = None
     transcript: Transcript | None = None
+    response_id: str | None = None  # message: the endpoint's id of the response (to find it in a usage ledger)
 
 
 # An approval policy sees every call to a side-effecting tool before it runs and says yes or no.
@@ -116,6 +117,7 @@ class Reply:
     calls: dict[int, dict] = field(default_factory=dict)  # index -> {"id", "name", "arguments"}
     finish_reason: str | None = None
     usage: Usage = field(default_factory=Usage)
+    id: str | None = None  # the response's id, as the endpoint gave it
 
     def add_call_delta(self, index: int, id: str | None, name: str | None, arguments: str | None) -> None:
         call = self.calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
@@ -201,7 +203,7 @@ class Agent:
             calls = reply.tool_calls(turns)
             message = reply.message(calls)
             messages.append(message)
-            yield Event("message", message=message)
+            yield Event("message", message=message, response_id=reply.id)
             if not calls:
                 stop = "length" if reply.finish_reason == "length" else "answer"
                 break
@@ -241,6 +243,7 @@ class Agent:
         if not self.stream:
             response = await asyncio.wait_for(self.client.chat.completions.create(**request), remaining(deadline))
             choice = response.choices[0]
+            reply.id = response.id
             reply.content, reply.reasoning = choice.message.content or "", reasoning_of(choice.message)
             for i, call in enumerate(choice.message.tool_calls or []):
                 reply.add_call_delta(i, call.id, call.function.name, call.function.arguments)
@@ -256,6 +259,7 @@ class Agent:
                     chunk = await asyncio.wait_for(anext(chunks), remaining(deadline))
                 except StopAsyncIteration:
                     break
+                reply.id = reply.id or chunk.id
                 if chunk.usage:
                     reply.usage = usage_of(chunk.usage)
                 for choice in chunk.choices[:1]:

@@ -12,7 +12,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import __version__
 from ..engine import Engine, LLMEngine
-from . import anthropic, openai
+from . import agent_api, anthropic, openai, playground
+from .agent_api import AgentSessions
 from .auth import Auth, KeyStore, RateLimiter
 from .db import open_database
 from .errors import APIError, install_error_handlers
@@ -43,17 +44,13 @@ def create_app(llm: LLMEngine, model: ModelSettings, config: ServerConfig | None
     app.state.serving = serving
     app.state.auth = Auth(KeyStore(database), limiter, config.api_key_required, config.requests_per_minute,
                           config.tokens_per_minute)
+    app.state.agent_sessions = AgentSessions(config, model.name)
     app.include_router(openai.router)
     app.include_router(anthropic.router)
+    app.include_router(agent_api.router)
+    app.include_router(playground.router)  # the page at `/` and its files
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     install_error_handlers(app, metrics)
-
-    @app.get("/", tags=["Server"])
-    async def root() -> dict:
-        """Who is here."""
-        return {"name": "openk2", "version": __version__, "model": model.name}
-
-    app.head("/", include_in_schema=False)(root)  # agent front-ends probe `HEAD /` before they start
 
     @app.get("/health", tags=["Server"], responses={503: {"description": "the engine thread has stopped"}})
     async def health() -> Response:

@@ -86,6 +86,15 @@ class Ledger:
         with Session(self.engine, expire_on_commit=False) as session:
             return list(session.scalars(select(UsageRecord).order_by(UsageRecord.id)))
 
+    def requests(self, request_ids: list[str]) -> list[UsageRecord]:
+        """The rows of these requests (those recorded so far included), in the order they were written."""
+        self.flush()
+        if not request_ids:
+            return []
+        with Session(self.engine, expire_on_commit=False) as session:
+            return list(session.scalars(select(UsageRecord).where(UsageRecord.request_id.in_(request_ids))
+                                        .order_by(UsageRecord.id)))
+
     def report(self, days: int | None = None, key: str | None = None) -> list[ReportRow]:
         """Per key and UTC day: requests, tokens and cost, newest day first."""
         day = func.date(UsageRecord.created_at)
