@@ -117,6 +117,14 @@ def scripted_checkpoint(tmp_path_factory) -> Script:
 class LiveServer:
     url: str  # http://127.0.0.1:PORT
     app: object
+    thread: threading.Thread | None = None
+    uvicorn: object = None
+
+    def stop(self) -> None:
+        """Shut the server down now, as a crash or a restart would look to its clients."""
+        self.uvicorn.should_exit = True
+        self.thread.join(timeout=10)
+        assert not self.thread.is_alive(), "the server did not stop"
 
     @property
     def serving(self):
@@ -158,7 +166,7 @@ def live_server(checkpoint: Path, tmp_path: Path, model_name: str = "openk2-test
         assert thread.is_alive(), "the server failed to start"
         time.sleep(0.01)
     try:
-        yield LiveServer(f"http://127.0.0.1:{sock.getsockname()[1]}", app)
+        yield LiveServer(f"http://127.0.0.1:{sock.getsockname()[1]}", app, thread, server)
     finally:
         server.should_exit = True
         thread.join(timeout=10)

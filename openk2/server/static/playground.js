@@ -142,8 +142,12 @@
   }
 
   function showSettings(open) {
+    const wasOpen = $("settings").classList.contains("open");
     $("settings").classList.toggle("open", open);
     $("settings-toggle").setAttribute("aria-expanded", String(open));
+    // On narrow screens the panel covers the page: move the focus into it, and back to its button after.
+    if (open && !wasOpen && getComputedStyle($("settings-close")).display !== "none") $("settings-close").focus();
+    if (!open && wasOpen && $("settings").contains(document.activeElement)) $("settings-toggle").focus();
   }
 
   async function loadModels() {
@@ -233,7 +237,8 @@
       value = JSON.parse(text);
     } catch (e) {
       const where = jsonErrorWhere(text, e);
-      return { error: `not valid JSON${where ? ` (${where})` : ""}: ${e.message.replace(/^JSON\.parse: /, "")}` };
+      const what = e.message.replace(/^JSON\.parse: /, "").replace(/ in JSON at position \d+.*$/, "").replace(/ at line \d+ column \d+.*$/, "");
+      return { error: `not valid JSON${where ? ` (${where})` : ""}: ${what}` };
     }
     if (!Array.isArray(value)) value = [value];
     const problems = [], names = [];
@@ -622,8 +627,14 @@
     return Number(value);
   }
 
+  function apps() {
+    const chosen = [...document.querySelectorAll('input[name="app"]:checked')].map((box) => box.value);
+    if (!chosen.length) throw new UserError("Choose at least one app for the agent's world (Settings → Agent world).");
+    return chosen;
+  }
+
   async function newSession() {
-    const response = await api("/v1/agent/sessions", { method: "POST", body: { seed: seed() } });
+    const response = await api("/v1/agent/sessions", { method: "POST", body: { seed: seed(), apps: apps() } });
     state.session = await response.json();
     world.load(state.session.world);
   }
@@ -731,7 +742,8 @@
           meta.done(usageLine({ ...event.usage, cost: event.cost },
             [`${event.turns} model call${event.turns === 1 ? "" : "s"}`, event.stop_reason === "answer" ? "done" : `stopped: ${event.stop_reason}`]));
         } else if (event.type === "error") {
-          throw new UserError(event.message);
+          const hint = /context/.test(event.message) ? " Fewer apps (Settings → Agent world) make a shorter prompt." : "";
+          throw new UserError(event.message + hint);
         }
       }
     } catch (e) {
@@ -838,8 +850,12 @@
       if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); send(); }
     });
     document.addEventListener("keydown", (e) => {
-      if (e.key === "Escape" && state.busy) { e.preventDefault(); stop(); }
+      if (e.key !== "Escape") return;
+      if (state.busy) { e.preventDefault(); stop(); }
+      else if ($("settings").classList.contains("open")) { e.preventDefault(); showSettings(false); }
     });
+    $("key-box").addEventListener("submit", (e) => e.preventDefault());
+    $("settings-close").addEventListener("click", () => showSettings(false));
     $("stop").addEventListener("click", stop);
     $("reset").addEventListener("click", reset);
     $("banner-close").addEventListener("click", clearBanner);
@@ -859,6 +875,14 @@
       if (!error && tools.length) $("tools").value = JSON.stringify(tools, null, 2);
     });
     $("reset-world").addEventListener("click", () => run(resetWorld));
+    // Other apps make another world: a new session, and a new conversation to go with it.
+    document.querySelectorAll('input[name="app"]').forEach((box) => box.addEventListener("change", () => run(async () => {
+      if (state.busy) return;
+      await newSession();
+      state.agent = [];
+      $("log-agent").replaceChildren();
+      note(`A new world with ${apps().join(", ")} (seed ${seed()}).`);
+    })));
     for (const name of ["chat", "agent"]) {
       const tab = $(`mode-${name}`);
       tab.addEventListener("click", () => setMode(name));

@@ -25,6 +25,7 @@ const World = (() => {
   const monday = (day) => addDays(day, -((toDate(day).getUTCDay() + 6) % 7));
   const minutes = (iso) => Number(iso.slice(11, 13)) * 60 + Number(iso.slice(14, 16));
   const clock = (iso) => iso.slice(11, 16);
+  const d_index = (d) => (d.getUTCDay() + 6) % 7;
   const dayLabel = (day) => {
     const d = toDate(day);
     return `${DAY_NAMES[(d.getUTCDay() + 6) % 7]} ${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]}`;
@@ -188,7 +189,8 @@ const World = (() => {
       const today = this.world.now.slice(0, 10);
       for (let d = 0; d < 7; d++) {
         const day = addDays(this.week, d);
-        const head = el("div", "day-head" + (day === today ? " today" : ""), dayLabel(day));
+        const d = toDate(day);
+        const head = el("div", "day-head" + (day === today ? " today" : ""), `${DAY_NAMES[d_index(d)]} ${d.getUTCDate()}`);
         grid.append(head);
       }
       grid.append(hours);
