@@ -48,6 +48,10 @@ def serve(
     price_output: Annotated[float, typer.Option(help="USD per million generated tokens")] = ModelSettings.price_output,
     anthropic_temperature_scale: Annotated[float, typer.Option(help="/v1/messages samples at temperature x this")]
     = ModelSettings.anthropic_temperature_scale,
+    agent_base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint of agent sessions' model "
+                                                             "(default: this server, over loopback, with the caller's key)")] = None,
+    agent_model: Annotated[str | None, typer.Option(help="model name at --agent-base-url [default: the served model]")] = None,
+    agent_api_key: Annotated[str | None, typer.Option(envvar="OPENK2_AGENT_API_KEY", help="API key for --agent-base-url")] = None,
 ) -> None:
     """Load a checkpoint and serve it: OpenAI at /v1/chat/completions, Anthropic at /v1/messages."""
     import uvicorn
@@ -63,7 +67,8 @@ def serve(
     settings = ModelSettings(name, price_input_cache_hit=price_input_cache_hit, price_input=price_input,
                              price_output=price_output, anthropic_temperature_scale=anthropic_temperature_scale)
     config = ServerConfig(api_key_required=api_key_required, db=db, requests_per_minute=requests_per_minute,
-                          tokens_per_minute=tokens_per_minute)
+                          tokens_per_minute=tokens_per_minute, agent_base_url=agent_base_url, agent_api_key=agent_api_key,
+                          agent_model=agent_model)
     engine_config = EngineConfig(quantize=quantize)
     if cache_mib is not None:
         engine_config.cache_budget_bytes = cache_mib * 1024**2
@@ -74,7 +79,8 @@ def serve(
     shown = "localhost" if host in ("0.0.0.0", "::") else host
     base = f"http://{shown}:{port}"
     key = "YOUR_KEY" if api_key_required else "EMPTY"
-    console.print(f"openk2 serving [bold]{name}[/] at {base}/v1 (OpenAI) and {base} (Anthropic)\n\n"
+    console.print(f"openk2 serving [bold]{name}[/] at {base}/v1 (OpenAI) and {base} (Anthropic); "
+                  f"playground: open {base}/ in a browser\n\n"
                   f"    from openai import OpenAI\n"
                   f"    client = OpenAI(base_url=\"{base}/v1\", api_key=\"{key}\")\n"
                   f"    reply = client.chat.completions.create(model=\"{name}\", messages=[{{\"role\": \"user\", \"content\": \"Hello\"}}])\n"

@@ -189,8 +189,8 @@ const World = (() => {
       const today = this.world.now.slice(0, 10);
       for (let d = 0; d < 7; d++) {
         const day = addDays(this.week, d);
-        const d = toDate(day);
-        const head = el("div", "day-head" + (day === today ? " today" : ""), `${DAY_NAMES[d_index(d)]} ${d.getUTCDate()}`);
+        const date = toDate(day);
+        const head = el("div", "day-head" + (day === today ? " today" : ""), `${DAY_NAMES[d_index(date)]} ${date.getUTCDate()}`);
         grid.append(head);
       }
       grid.append(hours);
