@@ -52,8 +52,9 @@ def browser():
     except ImportError:
         unavailable("Playwright is not installed: pip install -e '.[test]'")
     executable = chromium()
-    if executable is None:
-        unavailable("no Chromium to drive: apt-get install chromium (or set OPENK2_CHROMIUM)")
+    if executable is None or not Path(executable).is_file():
+        unavailable(f"no Chromium to drive{f' at {executable}' if executable else ''}: apt-get install chromium "
+                    "(or set OPENK2_CHROMIUM to its path)")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         # --no-sandbox: CI runs as root, where Chromium's own sandbox cannot start.

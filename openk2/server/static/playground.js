@@ -307,6 +307,7 @@
     article.append(who, body);
     log().append(article);
     scrollDown();
+    state.lastUser = article;
   }
 
   // An assistant turn being streamed: text rendered as Markdown (at most once a frame), tool cards, a meta line.
@@ -801,11 +802,12 @@
       try {
         await (state.mode === "chat" ? sendChat(text) : sendAgent(text));
       } catch (e) {
-        // Nothing was answered: give the message back, so retrying is one key press.
-        const last = state[state.mode][state[state.mode].length - 1];
-        if (last && last.role === "user" && last.content === text) {
-          state[state.mode].pop();
-          log().lastElementChild?.remove();
+        // Nothing was answered: take the message back into the box, so retrying is one key press.
+        const messages = state[state.mode];
+        const last = messages[messages.length - 1];
+        if (last && last.role === "user" && last.content === text && log().lastElementChild === state.lastUser) {
+          messages.pop();
+          state.lastUser.remove();
           if (!$("prompt").value) $("prompt").value = text;
         }
         throw e;
