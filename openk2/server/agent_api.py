@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..agent.sessions import AgentSession, SessionNotFound, SessionStore, run_events
 from .auth import Caller, authenticate
-from .protocol import APIError, ChatMessage
+from .errors import APIError
+from .protocol import ChatMessage
 from .settings import ServerConfig
 
 logger = logging.getLogger("openk2.server")

@@ -22,6 +22,7 @@ from .serving import Serving
 from .settings import ModelSettings, ServerConfig
 from .usage import Ledger
 
+
 def create_app(llm: LLMEngine, model: ModelSettings, config: ServerConfig | None = None) -> FastAPI:
     """Wire the engine, the database, metrics and both APIs into an app. The engine thread starts now and
     stops when the app shuts down."""

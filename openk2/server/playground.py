@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 
 from .. import __version__
 from .auth import Caller, authenticate
-from .protocol import APIError
+from .errors import APIError
 from .usage import ANONYMOUS
 
 router = APIRouter()
