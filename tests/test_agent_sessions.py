@@ -113,8 +113,8 @@ def scripted_agent(request: dict) -> dict:
 
 def test_run_streams_tool_calls_and_what_they_changed(scripted_checkpoint, tmp_path):
     with ScriptedEndpoint(scripted_agent) as model, \
-            live_server(scripted_checkpoint.path, tmp_path, agent_base_url=model.base_url, agent_api_key="sk-upstream",
-                        agent_model="kimi-upstream") as live, httpx.Client(base_url=live.url) as client:
+            live_server(scripted_checkpoint.path, tmp_path, agent={"base_url": model.base_url, "api_key": "sk-upstream",
+                                                                      "model": "kimi-upstream"}) as live, httpx.Client(base_url=live.url) as client:
         session = client.post("/v1/agent/sessions", json={"seed": 0}).json()
         before = {e["id"] for e in session["world"]["events"]}
         events = stream_run(client, f"/v1/agent/sessions/{session['id']}/runs",
@@ -185,7 +185,7 @@ def test_closing_the_stream_stops_the_run(scripted_checkpoint, tmp_path):
     """One run at a time per session (409); closing the connection cancels the run and the model call in flight."""
     slow = answer("word " * 200, delay=0.05)  # about 10 s of streaming
     with ScriptedEndpoint(lambda request: slow) as model, \
-            live_server(scripted_checkpoint.path, tmp_path, agent_base_url=model.base_url) as live, \
+            live_server(scripted_checkpoint.path, tmp_path, agent={"base_url": model.base_url}) as live, \
             httpx.Client(base_url=live.url, timeout=30) as client:
         session = client.post("/v1/agent/sessions").json()["id"]
         url = f"/v1/agent/sessions/{session}/runs"

@@ -127,7 +127,7 @@ def scripted_agent(request: dict) -> dict:
 def site(scripted_checkpoint, tmp_path_factory):
     """The scripted model behind the chat; its agent sessions' model is a scripted endpoint that creates an event."""
     with ScriptedEndpoint(scripted_agent) as model, \
-            live_server(scripted_checkpoint.path, tmp_path_factory.mktemp("site"), agent_base_url=model.base_url) as live:
+            live_server(scripted_checkpoint.path, tmp_path_factory.mktemp("site"), agent={"base_url": model.base_url}) as live:
         yield live
 
 

@@ -49,9 +49,24 @@ class AgentSession:
         return {"id": self.id, "seed": self.seed, "apps": list(self.apps), "running": self.running,
                 "world": world_view(self.world)}
 
+    def run(self, client: Any, model: str, messages: list[dict], **options) -> AsyncIterator[dict]:
+        """An agent run on this world as JSON-ready events (see run_events)."""
+        return run_events(self, client, model, messages, **options)
+
 
 class SessionNotFound(KeyError):
     pass
+
+
+@dataclass
+class AgentSessions:
+    """What a server needs to offer agent sessions: the sessions, and where their agent's model is (None: the
+    server's own OpenAI endpoint over loopback, with the caller's key; `model` None: the served model)."""
+
+    base_url: str | None = None
+    api_key: str | None = None
+    model: str | None = None
+    store: SessionStore = field(default_factory=lambda: SessionStore())
 
 
 class SessionStore:

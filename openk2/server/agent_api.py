@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
+from typing import Any, Protocol
 
 import httpx
 import openai
@@ -18,11 +19,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..agent.sessions import AgentSession, SessionNotFound, SessionStore, run_events
 from .auth import Caller, authenticate
 from .errors import APIError
 from .protocol import ChatMessage
-from .settings import ServerConfig
 
 logger = logging.getLogger("openk2.server")
 router = APIRouter(tags=["Agent sessions"])
@@ -52,23 +51,41 @@ class RunRequest(Strict):
     max_turns: int = Field(8, ge=1, le=50, description="most model calls in this run")
 
 
-class AgentSessions:
-    """What the routes share: the sessions and where the agent's model is."""
+# What the routes need of the agent's side, which the command line wires in (openk2.agent.sessions implements it):
+# the server never imports the agent package (DESIGN: server and agent are peers under the CLI).
+class AgentSession(Protocol):
+    id: str
+    running: bool
 
-    def __init__(self, config: ServerConfig, served_model: str):
-        self.store = SessionStore()
-        self.base_url, self.api_key = config.agent_base_url, config.agent_api_key
-        self.model = config.agent_model or served_model
+    def view(self) -> dict: ...
+    def reset(self, seed: int) -> None: ...
+    def run(self, client: Any, model: str, messages: list[dict], **options) -> AsyncIterator[dict]: ...
+
+
+class SessionStore(Protocol):
+    def create(self, owner: str | None, seed: int, apps: list[str] | tuple[str, ...]) -> AgentSession: ...
+    def get(self, session_id: str, owner: str | None) -> AgentSession: ...  # KeyError: none of the caller's
+    def drop(self, session: AgentSession) -> None: ...
+
+
+class AgentSessions(Protocol):
+    base_url: str | None  # the agent's model endpoint; None: this server over loopback, with the caller's key
+    api_key: str | None
+    model: str | None  # None: the served model
+    store: SessionStore
 
 
 def sessions_of(request: Request) -> AgentSessions:
-    return request.app.state.agent_sessions
+    sessions = request.app.state.agent_sessions
+    if sessions is None:
+        raise APIError(404, "agent sessions are not enabled on this server (create_app(agent_sessions=...))")
+    return sessions
 
 
 def session_of(request: Request, session_id: str, caller: Caller) -> AgentSession:
     try:
         return sessions_of(request).store.get(session_id, caller.key)
-    except SessionNotFound:
+    except KeyError:
         raise APIError(404, f"no agent session {session_id!r} (sessions end after an hour unused and when the server "
                             "restarts): create one with POST /v1/agent/sessions", "session_id", "session_not_found") from None
 
@@ -117,7 +134,7 @@ async def delete_session(session_id: str, request: Request, caller: Caller = Dep
 @router.post("/v1/agent/sessions/{session_id}/runs", response_class=StreamingResponse,
              responses={200: {"content": {"text/event-stream": {}}}})
 async def run(session_id: str, body: RunRequest, request: Request, caller: Caller = Depends(authenticate)):
-    """Run the agent on the conversation; server-sent events, one JSON object each (see agent/sessions.run_events),
+    """Run the agent on the conversation; server-sent events, one JSON object each (openk2.agent.sessions.run_events),
     then `[DONE]`. An error after the stream has begun is an `{"type": "error", "message", "status"}` event.
     Closing the connection stops the run and the model call in flight."""
     sessions = sessions_of(request)
@@ -129,7 +146,7 @@ async def run(session_id: str, body: RunRequest, request: Request, caller: Calle
         base_url, key = loopback_url(request), presented_key(request)
     else:
         base_url, key = sessions.base_url, sessions.api_key
-    model = body.model or sessions.model
+    model = body.model or sessions.model or request.app.state.serving.model.name
     sampling = {k: v for k, v in {"temperature": body.temperature, "max_tokens": body.max_tokens,
                                   "seed": body.seed}.items() if v is not None}
     messages = [m.model_dump(exclude_none=True) for m in body.messages]
@@ -141,8 +158,8 @@ async def run(session_id: str, body: RunRequest, request: Request, caller: Calle
                                     timeout=httpx.Timeout(600, connect=10))
         responses = []
         try:
-            async for event in run_events(session, client, model, messages, system=body.system,
-                                          max_turns=body.max_turns, sampling=sampling):
+            async for event in session.run(client, model, messages, system=body.system, max_turns=body.max_turns,
+                                           sampling=sampling):
                 if event["type"] == "message" and event["response_id"]:
                     responses.append(event["response_id"])
                 if event["type"] == "final" and own:  # the cost of its model calls, from this server's ledger

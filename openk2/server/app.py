@@ -23,9 +23,11 @@ from .settings import ModelSettings, ServerConfig
 from .usage import Ledger
 
 
-def create_app(llm: LLMEngine, model: ModelSettings, config: ServerConfig | None = None) -> FastAPI:
+def create_app(llm: LLMEngine, model: ModelSettings, config: ServerConfig | None = None,
+               agent_sessions: AgentSessions | None = None) -> FastAPI:
     """Wire the engine, the database, metrics and both APIs into an app. The engine thread starts now and
-    stops when the app shuts down."""
+    stops when the app shuts down. `agent_sessions` (openk2.agent.sessions.AgentSessions, which `openk2 serve`
+    passes) serves /v1/agent/sessions; without it those routes answer 404."""
     config = config or ServerConfig()
     database = open_database(config.db)
     engine = Engine(llm)
@@ -45,7 +47,7 @@ def create_app(llm: LLMEngine, model: ModelSettings, config: ServerConfig | None
     app.state.serving = serving
     app.state.auth = Auth(KeyStore(database), limiter, config.api_key_required, config.requests_per_minute,
                           config.tokens_per_minute)
-    app.state.agent_sessions = AgentSessions(config, model.name)
+    app.state.agent_sessions = agent_sessions
     app.include_router(openai.router)
     app.include_router(anthropic.router)
     app.include_router(agent_api.router)

@@ -56,6 +56,7 @@ def serve(
     """Load a checkpoint and serve it: OpenAI at /v1/chat/completions, Anthropic at /v1/messages."""
     import uvicorn
 
+    from ..agent.sessions import AgentSessions
     from ..cli_support import parse_dtype
     from ..engine import EngineConfig, LLMEngine
     from .app import create_app
@@ -67,15 +68,15 @@ def serve(
     settings = ModelSettings(name, price_input_cache_hit=price_input_cache_hit, price_input=price_input,
                              price_output=price_output, anthropic_temperature_scale=anthropic_temperature_scale)
     config = ServerConfig(api_key_required=api_key_required, db=db, requests_per_minute=requests_per_minute,
-                          tokens_per_minute=tokens_per_minute, agent_base_url=agent_base_url, agent_api_key=agent_api_key,
-                          agent_model=agent_model)
+                          tokens_per_minute=tokens_per_minute)
     engine_config = EngineConfig(quantize=quantize)
     if cache_mib is not None:
         engine_config.cache_budget_bytes = cache_mib * 1024**2
     if max_queued is not None:
         engine_config.max_queued = max_queued
     llm = LLMEngine.from_pretrained(model, dtype=parse_dtype(dtype), config=engine_config)
-    app = create_app(llm, settings, config)
+    # The command line is where the server and the agent meet: the agent's sessions plug into the app.
+    app = create_app(llm, settings, config, AgentSessions(agent_base_url, agent_api_key, agent_model))
     shown = "localhost" if host in ("0.0.0.0", "::") else host
     base = f"http://{shown}:{port}"
     key = "YOUR_KEY" if api_key_required else "EMPTY"

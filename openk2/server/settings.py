@@ -15,11 +15,6 @@ class ServerConfig:
     requests_per_minute: int = 0  # per key, unless the key has its own limit; 0: unlimited
     tokens_per_minute: int = 0
     max_body_bytes: int = 32 * 1024**2  # larger request bodies get 413
-    # Agent sessions (/v1/agent/sessions) reach their model over HTTP: this server over loopback with the caller's
-    # key by default, or another OpenAI-compatible endpoint with its own key and model name.
-    agent_base_url: str | None = None
-    agent_api_key: str | None = None
-    agent_model: str | None = None  # default: the served model
 
 
 @dataclass
