@@ -130,7 +130,8 @@ def test_max_seconds_interrupts_a_slow_stream_and_a_slow_tool():
     with ScriptedEndpoint(slow_stream) as endpoint:
         start = time.monotonic()
         transcript, _ = run(endpoint, [], budget=Budget(max_seconds=0.3))
-    assert transcript.stop_reason == "max_seconds" and time.monotonic() - start < 1.0
+    # Sooner than the stream could have ended by itself (its sleeps alone take 1.5 s), however busy the machine.
+    assert transcript.stop_reason == "max_seconds" and time.monotonic() - start < 1.5
     assert transcript.messages == [{"role": "user", "content": "go"}]  # the unfinished reply is dropped
 
     with ScriptedEndpoint([calls(("sleepy", {"name": "n", "seconds": 0.6}), ("add", {"a": 1, "b": 2}))]) as endpoint:

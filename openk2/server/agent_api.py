@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import httpx
 import openai
@@ -21,11 +21,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .auth import Caller, authenticate
 from .errors import APIError
-from .protocol import ChatMessage
+from .protocol import ChatMessage, OpenAIError
 
 logger = logging.getLogger("openk2.server")
 router = APIRouter(tags=["Agent sessions"])
 SEED = Field(0, ge=0, le=2**31 - 1, description="seed of the fresh world")
+ERRORS = {status: {"model": OpenAIError} for status in (400, 401, 404, 409, 413, 429, 503)}
 
 
 class Strict(BaseModel):
@@ -34,7 +35,8 @@ class Strict(BaseModel):
 
 class SessionCreate(Strict):
     seed: int = SEED
-    apps: list[str] | None = Field(None, description="calendar, email, booking (default: all three)")
+    apps: list[Literal["calendar", "email", "booking"]] | None = Field(None, min_length=1,
+                                                                       description="default: all three")
 
 
 class SessionReset(Strict):
@@ -90,7 +92,7 @@ def session_of(request: Request, session_id: str, caller: Caller) -> AgentSessio
                             "restarts): create one with POST /v1/agent/sessions", "session_id", "session_not_found") from None
 
 
-@router.post("/v1/agent/sessions", status_code=201)
+@router.post("/v1/agent/sessions", status_code=201, responses=ERRORS)
 async def create_session(request: Request, body: SessionCreate | None = None,
                          caller: Caller = Depends(authenticate)) -> JSONResponse:
     """A new private world, seeded: the user's calendar, mailbox and bookings."""
@@ -105,13 +107,13 @@ async def create_session(request: Request, body: SessionCreate | None = None,
     return JSONResponse(session.view(), 201)
 
 
-@router.get("/v1/agent/sessions/{session_id}")
+@router.get("/v1/agent/sessions/{session_id}", responses=ERRORS)
 async def get_session(session_id: str, request: Request, caller: Caller = Depends(authenticate)) -> JSONResponse:
     """The session's world as it is now."""
     return JSONResponse(session_of(request, session_id, caller).view())
 
 
-@router.post("/v1/agent/sessions/{session_id}/reset")
+@router.post("/v1/agent/sessions/{session_id}/reset", responses=ERRORS)
 async def reset_session(session_id: str, request: Request, body: SessionReset | None = None,
                         caller: Caller = Depends(authenticate)) -> JSONResponse:
     """Rebuild the world from a seed (the same seed gives the same world)."""
@@ -122,7 +124,7 @@ async def reset_session(session_id: str, request: Request, body: SessionReset | 
     return JSONResponse(session.view())
 
 
-@router.delete("/v1/agent/sessions/{session_id}")
+@router.delete("/v1/agent/sessions/{session_id}", responses=ERRORS)
 async def delete_session(session_id: str, request: Request, caller: Caller = Depends(authenticate)) -> JSONResponse:
     session = session_of(request, session_id, caller)
     if session.running:
@@ -132,7 +134,7 @@ async def delete_session(session_id: str, request: Request, caller: Caller = Dep
 
 
 @router.post("/v1/agent/sessions/{session_id}/runs", response_class=StreamingResponse,
-             responses={200: {"content": {"text/event-stream": {}}}})
+             responses={200: {"content": {"text/event-stream": {}}}, **ERRORS})
 async def run(session_id: str, body: RunRequest, request: Request, caller: Caller = Depends(authenticate)):
     """Run the agent on the conversation; server-sent events, one JSON object each (openk2.agent.sessions.run_events),
     then `[DONE]`. An error after the stream has begun is an `{"type": "error", "message", "status"}` event.

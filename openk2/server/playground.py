@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from .. import __version__
 from .auth import Caller, authenticate
 from .errors import APIError
+from .protocol import OpenAIError
 from .usage import ANONYMOUS
 
 router = APIRouter()
@@ -90,7 +91,8 @@ async def asset(name: str, request: Request) -> Response:
 router.head("/playground/{name}", include_in_schema=False)(asset)
 
 
-@router.get("/v1/usage/{request_id}", tags=["Usage"], responses={404: {"description": "no such request of yours"}})
+@router.get("/v1/usage/{request_id}", tags=["Usage"],
+            responses={status: {"model": OpenAIError} for status in (400, 401, 404, 413, 429)})
 async def request_usage(request_id: str, request: Request, caller: Caller = Depends(authenticate)) -> JSONResponse:
     """One request's row in the usage ledger (tokens, cost, latency, finish reason), for the caller's own requests:
     how the playground shows each reply's cost. The id is the response's `id` (chatcmpl-..., msg_...)."""
