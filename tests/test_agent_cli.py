@@ -7,6 +7,7 @@ import json
 from scripted_endpoint import ScriptedEndpoint, answer, calls
 from typer.testing import CliRunner
 
+from openk2.agent import sandbox
 from openk2.agent.apps import World
 from openk2.agent.cli import cli
 
@@ -54,13 +55,37 @@ def test_agent_asks_on_the_terminal():
     assert result.exit_code == 0 and '"status":"confirmed"' in result.output.replace(" ", "")
 
 
-def test_agent_sandbox_tool_and_budget():
+def run_python_agent(*args: str, input: str | None = None):
     script = [calls(("run_python", {"code": "print(sum(range(10)))"}))] * 2
     with ScriptedEndpoint(script) as endpoint:
         result = CliRunner().invoke(cli, ["agent", "Add up 0..9", "--model", "m", "--base-url", endpoint.base_url,
-                                          "--apps", "none", "--max-turns", "1", "--no-stream"])
+                                          "--apps", "none", "--max-turns", "1", "--no-stream", *args], input=input)
+    return result, endpoint
+
+
+def test_agent_sandbox_tool_and_budget():
+    result, endpoint = run_python_agent("--approve-code")
     assert result.exit_code == 2 and "← 45" in result.output and "stopped (max_turns)" in result.output
     assert [t["function"]["name"] for t in endpoint.requests[0]["tools"]] == ["run_python"]
+
+
+def test_running_code_asks_first_by_default():
+    result, _ = run_python_agent(input="n\n")
+    assert "approve run_python" in result.output and "← Denied" in result.output and "← 45" not in result.output
+    result, _ = run_python_agent(input="y\n")
+    assert "approve run_python" in result.output and "← 45" in result.output
+    result, _ = run_python_agent("--approve", "auto")
+    assert "approve run_python" not in result.output and "← 45" in result.output
+
+
+def test_without_an_os_sandbox_code_runs_only_when_asked_to_unsafely(monkeypatch):
+    monkeypatch.setattr(sandbox, "bwrap_works", lambda: "bubblewrap (bwrap) is not installed")
+    monkeypatch.setattr(sandbox, "landlock_works", lambda: "the kernel has no Landlock")
+    result, endpoint = run_python_agent("--approve-code")
+    assert result.exit_code == 1 and "no OS-level code sandbox" in result.output and "--unsafe-code-execution" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not endpoint.requests
+    result, _ = run_python_agent("--approve-code", "--unsafe-code-execution")
+    assert "NO ISOLATION" in result.output and "← 45" in result.output
 
 
 def test_cli_errors_are_one_line():

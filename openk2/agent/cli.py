@@ -69,31 +69,49 @@ def render(console: Console, event: Event) -> None:
         console.print(f"[{style}]← {escape(text)}[/]", soft_wrap=True, highlight=False)
 
 
+def approving_code(policy):
+    """`policy`, except that calls to run_python are approved (--approve-code: they still run in the sandbox)."""
+    return lambda call: True if call.name == "run_python" else policy(call)
+
+
+def open_sandbox(unsafe: bool, console: Console):
+    """The strongest sandbox this machine has; with no OS-level boundary, refuse unless `unsafe` says otherwise."""
+    from .sandbox import Sandbox
+
+    try:
+        box = Sandbox()
+    except ValueError:
+        if not unsafe:
+            raise
+        box = Sandbox(mode="unsafe")
+    if box.mode != "bwrap":
+        style = "bold red" if box.mode == "unsafe" else "yellow"
+        console.print(f"[{style}]sandbox: {escape(box.isolation.note)}[/]")
+    return box
+
+
 async def run_agent(task: str, base_url: str, api_key: str, model: str, apps: list[str], db: Path | None, seed: int,
                     approve: str, sandbox: bool, mcp: list[str], budget: Budget, sampling: dict, stream: bool,
-                    system: str | None, console: Console):
+                    system: str | None, console: Console, approve_code: bool = False, unsafe: bool = False):
     import openai
 
     from .apps import World
     from .mcp import mcp_tools
     from .runtime import Agent
-    from .sandbox import Sandbox
 
     policies = {"auto": approve_all, "deny": deny_all, "ask": ask_on_terminal(console)}
     if approve not in policies:
         raise ValueError(f"unknown approval policy {approve!r}; choose ask, auto or deny")
+    policy = approving_code(policies[approve]) if approve_code else policies[approve]
     world = World(db or ":memory:", apps, seed) if apps else None
     tools = world.tools() if world else []
     async with AsyncExitStack() as stack:
         if sandbox:
-            box = stack.enter_context(Sandbox())
-            if box.mode != "bwrap":
-                console.print(f"[yellow]sandbox: {escape(box.isolation.note)}[/]")
-            tools.append(box.tool())
+            tools.append(stack.enter_context(open_sandbox(unsafe, console)).tool())
         for target in mcp:
             tools += await stack.enter_async_context(mcp_tools(target))
         client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=1)
-        agent = Agent(client, model, tools, approve=policies[approve], budget=budget, stream=stream, sampling=sampling)
+        agent = Agent(client, model, tools, approve=policy, budget=budget, stream=stream, sampling=sampling)
         prompt = system if system is not None else SYSTEM_PROMPT.format(world=world.describe() + " " if world else "")
         messages = ([{"role": "system", "content": prompt}] if prompt else []) + [{"role": "user", "content": task}]
         try:
@@ -113,8 +131,12 @@ def agent(
     apps: Annotated[str, typer.Option(help="apps for the agent: calendar,email,booking (any of them) or none")] = ",".join(APP_NAMES),
     db: Annotated[Path | None, typer.Option(help="SQLite file keeping the apps' state between runs (default: fresh, in memory)")] = None,
     seed: Annotated[int, typer.Option(help="seed of a fresh world")] = 0,
-    approve: Annotated[str, typer.Option(help="side-effecting tools (send, book, delete): ask, auto or deny")] = "ask",
+    approve: Annotated[str, typer.Option(help="side-effecting tools (send, book, delete, run code): ask, auto or deny")] = "ask",
     sandbox: Annotated[bool, typer.Option(help="give the agent a run_python tool in a sandbox")] = True,
+    approve_code: Annotated[bool, typer.Option("--approve-code", help="run the model's code without asking (still sandboxed)")] = False,
+    unsafe_code_execution: Annotated[bool, typer.Option(
+        "--unsafe-code-execution", help="where no OS-level sandbox works (bubblewrap, Landlock), run model code "
+        "anyway, with your permissions")] = False,
     mcp: Annotated[list[str] | None, typer.Option(help="MCP server: a URL or a command line (repeat for several)")] = None,
     max_turns: Annotated[int, typer.Option(help="most model calls")] = DEFAULT_BUDGET.max_turns,
     max_tokens: Annotated[int | None, typer.Option(help="most prompt + completion tokens over the run")] = DEFAULT_BUDGET.max_tokens,
@@ -129,7 +151,8 @@ def agent(
     sampling = {} if temperature is None else {"temperature": temperature}
     budget = Budget(max_turns=max_turns, max_tokens=max_tokens, max_seconds=timeout)
     result = asyncio.run(run_agent(task, base_url, api_key, model, parse_apps(apps), db, seed, approve, sandbox,
-                                   mcp or [], budget, sampling, stream, system, console))
+                                   mcp or [], budget, sampling, stream, system, console, approve_code,
+                                   unsafe_code_execution))
     if not stream and result.answer:
         console.print(result.answer, markup=False, highlight=False)
     if transcript:

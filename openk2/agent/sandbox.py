@@ -1,4 +1,4 @@
-"""A `run_python` tool: model-written code in a separate, limited process (bubblewrap when present, else a weaker fallback).
+"""A `run_python` tool: model-written code in a separate process behind an OS-level boundary (bubblewrap or Landlock).
 
 Threat model, honestly: a sandboxed process is not a VM. It shares the host kernel, so a kernel bug is
 an escape. What each mode promises:
@@ -7,17 +7,20 @@ an escape. What each mode promises:
   IPC and UTS namespaces with a read-only view of /usr and the Python installation, its own
   throw-away directory as the only writable path, no /etc, no home, no project files, and only a
   loopback network device (so no network at all). Killing the sandbox kills every process in it.
-- `fallback` (no bubblewrap): a plain child process whose Python interpreter installs audit hooks
-  (PEP 578) before the code runs. The hooks refuse opening files outside the sandbox directory and
-  the Python installation, sockets, new processes and ctypes. Audit hooks are a speed bump, not a
-  wall: native code or an interpreter bug can get past them. Use this mode for models you trust to
-  make mistakes, not for adversarial code.
+  Landlock and seccomp (below) are applied inside as well where the kernel has them.
+- `landlock` (no bubblewrap; Linux 5.13+ with Landlock, and libseccomp): the code runs as the same user (root
+  without any capability, if the agent runs as root), confined by the kernel (confine.py): Landlock lets it read
+  only the system and Python directories and write only its own directory, with no TCP (and, on Linux 6.12+, no
+  signals or abstract sockets beyond the sandbox); seccomp refuses sockets, ptrace, namespaces, mounts, new
+  sessions and more. Both are irreversible for the process and its children, ctypes and native code included.
+- `unsafe` (only when asked for, e.g. `openk2 agent --unsafe-code-execution`): a plain child process with the
+  limits below and nothing else. Model code can then read and write what the user can, and reach the network.
+  `auto` never picks it: where neither boundary works, making a Sandbox fails with the reasons.
 
-Both modes: a wall-clock timeout (the whole process group, or PID namespace, is killed), address-space,
-CPU-time, file-size and open-file limits, a process limit (RLIMIT_NPROC, which the kernel does not
-apply to root; as root we use a pids cgroup when we can create one, otherwise the audit hook refuses new
-processes), a scrubbed environment (no API keys), a fresh working directory, and output truncated to a
-limit. Run the agent as an ordinary user.
+All modes: a wall-clock timeout (the whole process group, or PID namespace, is killed), address-space,
+CPU-time, file-size and open-file limits, a process limit (RLIMIT_NPROC, which the kernel does not apply
+to root; as root we use a pids cgroup when we can create one, otherwise seccomp refuses new processes),
+a scrubbed environment (no API keys), a fresh working directory, and output truncated to a limit.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
-import json
 import os
 import resource
 import shutil
@@ -37,69 +39,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from . import confine
+from .confine import Policy
 from .tools import Tool, ToolResult
 
-Mode = Literal["auto", "bwrap", "fallback"]
-
-# Runs inside the sandboxed interpreter: optional audit hooks, then the model's code, read from stdin. The hook is a
-# closure and every name is deleted before the code runs, so the code holds no reference through which to loosen it.
-BOOT = r"""
-import os, sys, types
-
-def _guard(workdir, readable, guard_files, guard_processes):
-    write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
-    read_events = ("os.listdir", "os.scandir", "os.chdir")
-    write_events = ("os.remove", "os.rename", "os.replace", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.symlink",
-                    "os.link", "os.truncate", "os.utime", "os.setxattr", "os.removexattr", "shutil.")
-    process_events = ("os.fork", "os.forkpty", "os.exec", "os.posix_spawn", "os.spawn", "os.system", "subprocess.Popen",
-                      "pty.spawn")
-    denied_events = ("socket.", "ctypes.", "os.kill", "signal.pthread_kill", "gc.get_referrers", "gc.get_referents",
-                     "gc.get_objects")
-
-    def inside(path, roots):
-        path = os.path.realpath(os.fsdecode(path))
-        return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
-
-    def check(path, roots):
-        if isinstance(path, (str, bytes, os.PathLike)) and not inside(path, roots):
-            raise PermissionError(f"sandbox: {os.fsdecode(path)} is outside the sandbox directory {workdir}")
-
-    def hook(event, args):
-        if guard_processes and (event.startswith(process_events) or event == "import" and args[0] == "_posixsubprocess"):
-            raise PermissionError(f"sandbox: starting processes is not allowed ({event})")
-        if not guard_files:
-            return
-        if event.startswith(denied_events):
-            raise PermissionError(f"sandbox: {event} is not allowed")
-        if event == "open" and args[0] is not None and not isinstance(args[0], int):
-            mode, flags = args[1] or "", args[2] or 0
-            writing = bool(flags & write_flags) or any(c in mode for c in "wax+")
-            check(args[0], (workdir,) if writing else (workdir,) + readable)
-        elif event.startswith(read_events):
-            check(args[0], (workdir,) + readable)
-        elif event.startswith(write_events):
-            for path in args[:2]:
-                check(path, (workdir,))
-
-    if guard_processes:
-        # subprocess keeps a reference to the raw fork_exec; replace it, and refuse re-importing the original.
-        import subprocess, _posixsubprocess
-        def refuse(*args, **kwargs):
-            raise PermissionError("sandbox: starting processes is not allowed")
-        _posixsubprocess.fork_exec = refuse
-    if guard_files or guard_processes:
-        sys.addaudithook(hook)
-
-import json
-_guard(sys.argv[1], tuple(json.loads(sys.argv[4])), sys.argv[2] == "1", sys.argv[3] == "1")
-sys.path.insert(0, sys.argv[1])
-_code = sys.stdin.read()
-sys.stdin = open(os.devnull)
-_main = types.ModuleType("__main__")
-sys.modules["__main__"] = _main
-sys.argv = ["<run_python>"]
-exec(compile(_code, "<run_python>", "exec"), _main.__dict__)
-"""
+Mode = Literal["auto", "bwrap", "landlock", "unsafe"]
+# Runs in the child interpreter: confines it, then runs the code from stdin (see confine.py).
+CONFINE = Path(confine.__file__).read_text()
+UNSAFE_HINT = "pass --unsafe-code-execution to run model code without isolation, or install bubblewrap"
 
 
 @dataclass
@@ -116,10 +63,12 @@ class SandboxLimits:
 
 @dataclass(frozen=True)
 class Isolation:
-    """The mode this machine allows, and a note saying why (shown to users of the weaker mode)."""
+    """The boundary this machine allows: the mode, which kernel layers run inside it, and a note saying what it is."""
 
-    mode: Literal["bwrap", "fallback"]
+    mode: Literal["bwrap", "landlock", "unsafe"]
     note: str
+    landlock: bool = False  # Landlock applied in the child
+    seccomp: bool = False  # the seccomp filter applied in the child
 
 
 # Every namespace bubblewrap offers, with the code running as an unprivileged user inside its own user namespace.
@@ -137,13 +86,47 @@ def bwrap_works() -> str | None:
     return None if probe.returncode == 0 else f"bwrap cannot create namespaces here: {probe.stderr.strip()[:200]}"
 
 
+@functools.cache
+def landlock_works() -> str | None:
+    """None when a child confined by Landlock + seccomp runs here (tried once); else the reason it cannot."""
+    if confine.landlock_abi() < 1:
+        return "the kernel has no Landlock (Linux 5.13+ with landlock in its LSM list)"
+    if problem := confine.seccomp_problem():
+        return problem
+    with tempfile.TemporaryDirectory(prefix="openk2-probe-") as workdir:
+        policy = Policy(workdir, readable_roots(), landlock=True, seccomp=True, libraries=libraries())
+        probe = subprocess.run([sys.executable, "-I", "-c", CONFINE, policy.argv()], input="print('ok')",
+                               capture_output=True, text=True, timeout=30, cwd=workdir, env=scrubbed_env(workdir))
+    if probe.stdout != "ok\n":
+        return f"a Landlock-confined process failed here: {(probe.stderr.strip().splitlines() or ['?'])[-1][:200]}"
+    return None
+
+
 def choose_isolation(mode: Mode) -> Isolation:
-    problem = bwrap_works() if mode in ("auto", "bwrap") else "fallback mode requested"
-    if problem is None:
-        return Isolation("bwrap", "namespaces via bubblewrap")
+    """The strongest boundary `mode` allows here; ValueError naming what is missing when there is none."""
+    if mode == "unsafe":
+        return Isolation("unsafe", "NO ISOLATION (--unsafe-code-execution): model code runs with your permissions")
+    bwrap = bwrap_works() if mode in ("auto", "bwrap") else "not tried (mode landlock)"
+    if bwrap is None:
+        # Inside the namespaces, Landlock and seccomp add depth where the kernel has them.
+        return Isolation("bwrap", "namespaces via bubblewrap", confine.landlock_abi() >= 1, confine.seccomp_problem() is None)
     if mode == "bwrap":
-        raise ValueError(f"sandbox mode bwrap unavailable: {problem}")
-    return Isolation("fallback", f"WEAKER fallback (audit hooks + rlimits): {problem}")
+        raise ValueError(f"sandbox mode bwrap is unavailable: {bwrap}")
+    landlock = landlock_works()
+    if landlock is None:
+        return Isolation("landlock", "Landlock + seccomp (bubblewrap is not available)", True, True)
+    reasons = f"{landlock}" if mode == "landlock" else f"{bwrap}; {landlock}"
+    raise ValueError(f"no OS-level code sandbox on this machine ({reasons}); {UNSAFE_HINT}")
+
+
+@functools.cache
+def libraries() -> dict[str, str]:
+    return confine.find_libraries()
+
+
+def readable_roots() -> list[str]:
+    """What the sandboxed code may read and execute: the system directories and the Python installation."""
+    return [*confine.SYSTEM_ROOTS, *python_roots()]
 
 
 def python_roots() -> list[str]:
@@ -249,13 +232,17 @@ class Sandbox:
 
     async def run(self, code: str) -> ToolResult:
         """Run `code` once; stdout and stderr come back together, cut to the output limit."""
-        limits, uid = self.limits, os.getuid()
+        limits, uid, isolation = self.limits, os.getuid(), self.isolation
         cgroup = pids_cgroup(limits.max_processes) if uid == 0 else None
-        # Without a kernel cap on processes (root, no cgroup), the audit hook refuses to start them at all.
-        guard_processes = self.mode == "fallback" or (uid == 0 and cgroup is None)
+        # RLIMIT_NPROC does not bind root: without a pids cgroup, seccomp refuses new processes altogether.
+        processes = uid != 0 or cgroup is not None
+        if not processes and isolation.mode == "bwrap" and not isolation.seccomp:
+            return ToolResult("Error: the sandbox cannot cap processes here (root, no pids cgroup, no seccomp); "
+                              "run the agent as an ordinary user", True)
+        policy = Policy(self.workdir, readable_roots(), landlock=isolation.landlock, seccomp=isolation.seccomp,
+                        processes=processes, namespaces=isolation.mode == "bwrap", libraries=libraries())
         nproc = user_process_count(uid) + limits.max_processes
-        argv = [sys.executable, "-I", "-c", BOOT, self.workdir, str(int(self.mode == "fallback")), str(int(guard_processes)),
-                json.dumps(python_roots() + ["/dev/null", "/dev/urandom", "/usr/share/zoneinfo"])]
+        argv = [sys.executable, "-I", "-c", CONFINE, policy.argv()]
         if self.mode == "bwrap":
             argv = bwrap_command(self.workdir) + ["--clearenv", *env_flags(self.workdir), "--"] + argv
         try:
@@ -312,10 +299,17 @@ class Sandbox:
         return ToolResult(text or "[no output]")
 
     def tool(self) -> Tool:
-        """`run_python(code)` for the agent; failures (exceptions, limits) come back as error results."""
-        description = ("Run a Python 3 program and return what it prints (stdout and stderr together). It runs in an "
-                       "isolated sandbox: no network, no files outside its working directory (which persists between "
-                       f"calls), at most {self.limits.timeout_s:g} s and {self.limits.memory_mb} MB. Print what you want to see.")
+        """`run_python(code)` for the agent; failures (exceptions, limits) come back as error results.
+
+        Running code is a side effect (it spends the machine's time, and in unsafe mode reaches everything the user
+        can): the runtime asks the approval policy first."""
+        where = {"bwrap": "an isolated sandbox: no network, no files outside its working directory (which persists "
+                          "between calls)",
+                 "landlock": "an isolated sandbox: no network, no files outside its working directory (which persists "
+                             "between calls); file modes and times cannot be changed (use shutil.copyfile, not shutil.copy)",
+                 "unsafe": "a plain process WITHOUT isolation, in its own working directory"}[self.mode]
+        description = (f"Run a Python 3 program and return what it prints (stdout and stderr together). It runs in {where}, "
+                       f"for at most {self.limits.timeout_s:g} s and {self.limits.memory_mb} MB. Print what you want to see.")
         parameters = {"type": "object", "properties": {"code": {"type": "string", "description": "the complete program"}},
                       "required": ["code"], "additionalProperties": False}
 
@@ -324,7 +318,7 @@ class Sandbox:
                 return ToolResult('Error: invalid arguments for run_python: pass exactly {"code": "<program>"}', True)
             return await self.run(arguments["code"])
 
-        return Tool("run_python", description, parameters, run)
+        return Tool("run_python", description, parameters, run, side_effect=True)
 
 
 def env_flags(workdir: str) -> list[str]:
