@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -242,14 +243,49 @@ def write_checkpoint(
     else:
         final_names = [f"model-{i + 1:05d}-of-{len(written):05d}.safetensors" for i in range(len(written))]
     for tmp, final in zip(written, final_names):
+        tmp.chmod(0o644)  # safetensors writes 0600; checkpoints are meant to be shared
+        fsync_file(tmp)  # the data reaches the disk before the name does: a crash never leaves a short shard
         tmp.replace(path / final)
-        (path / final).chmod(0o644)  # safetensors writes 0600; checkpoints are meant to be shared
     for stale in ([INDEX_FILE] if len(written) == 1 else [SINGLE_FILE]):
         (path / stale).unlink(missing_ok=True)
     if len(written) > 1:
         index = {"metadata": {"total_size": total_bytes}, "weight_map": {n: final_names[i] for n, i in sorted(weight_map.items())}}
-        (path / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n")
+        write_durably(path / INDEX_FILE, json.dumps(index, indent=2) + "\n")
     hf = config.to_hf()
     hf["torch_dtype"] = str(dtype).removeprefix("torch.")
-    (path / "config.json").write_text(json.dumps(hf, indent=2) + "\n")
+    write_durably(path / "config.json", json.dumps(hf, indent=2) + "\n")
+    fsync_dir(path)  # the renames themselves
     return [path / n for n in final_names]
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a directory's entries durable: a file created or renamed into it survives a crash only after this."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(path: Path) -> None:
+    """fsync every file under `path`, then every directory, deepest first (before renaming the tree into place)."""
+    for root, _, files in os.walk(path, topdown=False):
+        for name in files:
+            fsync_file(Path(root) / name)
+        fsync_dir(Path(root))
+
+
+def write_durably(path: Path, text: str) -> None:
+    """Write a small file whole or not at all: a temporary file, fsynced, then renamed over `path`."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    fsync_file(tmp)
+    tmp.replace(path)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 
 import pytest
 import torch
-from hf_reference import make_hf_model
+from hf_reference import TINY, make_hf_model
 from safetensors.torch import load_file, save_file
 
-from openk2.checkpoint import check_checkpoint, load_model
+from openk2.checkpoint import check_checkpoint, load_model, random_weights, write_checkpoint
+from openk2.config import ModelConfig
 
 # Dimensions that are not multiples of 128, so the last row/column of scale blocks is ragged.
 FP8_SHAPE = dict(hidden_size=160, intermediate_size=272, moe_intermediate_size=136, q_lora_rank=136, kv_lora_rank=40,
@@ -131,3 +133,28 @@ def test_truncated_safetensors_file(tmp_path):
 def test_directory_without_config(tmp_path):
     with pytest.raises(FileNotFoundError, match="no config.json"):
         load_model(tmp_path)
+
+
+def test_written_shards_are_fsynced_before_their_rename_and_the_directory_after(tmp_path, monkeypatch):
+    synced, replaced = [], []  # inodes fsynced, in order; (inode, fsyncs so far) at each rename into place
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        st = os.fstat(fd)
+        synced.append((st.st_dev, st.st_ino))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        st = os.stat(src)
+        replaced.append(((st.st_dev, st.st_ino), len(synced)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    config = ModelConfig(**{k: v for k, v in TINY.items() if k != "num_key_value_heads"})
+    shards = write_checkpoint(tmp_path, config, random_weights(config, torch.float32), torch.float32, max_shard_bytes=20_000)
+    assert len(shards) > 2 and len(replaced) == len(shards) + 2  # the shards, the index, config.json
+    for inode, fsyncs_before in replaced:
+        assert inode in synced[:fsyncs_before], "a file was renamed into place before its data was fsynced"
+    directory = os.stat(tmp_path)
+    assert (directory.st_dev, directory.st_ino) in synced[replaced[-1][1]:], "the directory was not fsynced after"

@@ -112,6 +112,35 @@ def test_a_crash_while_saving_never_damages_the_last_checkpoint(tmp_path, tokens
     assert all(torch.equal(good[k], v) for k, v in weights(tmp_path / "step-000005").items())
 
 
+def test_checkpoint_files_and_directories_are_fsynced_before_the_rename(tmp_path, tokens_bin, monkeypatch):
+    """A rename is atomic, but without fsync a power cut can publish the name before the data (an empty shard) or
+    lose the rename: every file and the temporary directory are synced before it, the parent directory after it."""
+    synced, renames = [], []  # (st_dev, st_ino) of each fsynced file or directory, in order
+    real_fsync, real_rename = os.fsync, os.rename
+
+    def fsync(fd):
+        st = os.fstat(fd)
+        synced.append((st.st_dev, st.st_ino))
+        real_fsync(fd)
+
+    def rename(src, dst):
+        if os.path.basename(src).startswith(".step-"):
+            inodes = {(st.st_dev, st.st_ino) for p in [src, *(os.path.join(r, f) for r, _, fs in os.walk(src) for f in fs)]
+                      for st in [os.stat(p)]}
+            renames.append((inodes, len(synced)))
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "rename", rename)
+    run = {**RUN, "steps": 2, "eval_every": 0, "save_every": 10}
+    out = tmp_path / "run"
+    Trainer(TrainConfig(**run), MODEL, [tokens_bin], out, show_progress=False).run()
+    (inodes, synced_before), = renames
+    assert inodes <= set(synced[:synced_before]), "a file of the checkpoint was not fsynced before the rename"
+    parent = os.stat(out)
+    assert (parent.st_dev, parent.st_ino) in synced[synced_before:], "the run directory was not fsynced after it"
+
+
 def test_bad_runs_are_refused_with_one_clear_line(tmp_path, tokens_bin):
     def attempt(config=MODEL, resume=False, **changes):
         with pytest.raises((ValueError, FileNotFoundError)) as error:

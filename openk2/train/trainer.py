@@ -37,7 +37,7 @@ from torch.distributed.checkpoint.state_dict import (
 )
 from torch.distributed.tensor import DTensor
 
-from openk2.checkpoint import load_config, load_model, save_model
+from openk2.checkpoint import fsync_dir, fsync_tree, load_config, load_model, save_model
 from openk2.config import ModelConfig
 from openk2.model import CausalLM, Gate, MoE
 from openk2.tokenizer import Tokenizer
@@ -489,8 +489,10 @@ class Trainer:
             run = {**dataclasses.asdict(self.config), "global_batch_size": self.global_batch_size, "world_size": self.world}
             torch.save({"format": STATE_FORMAT, "step": self.step, "tokens_seen": self.tokens_seen, "run": run,
                         "optimizer": optimizer_state}, tmp / STATE_FILE)
+            fsync_tree(tmp)  # every file's data on disk before the rename publishes the checkpoint
             shutil.rmtree(final, ignore_errors=True)
             tmp.rename(final)  # atomic: the checkpoint appears complete or not at all
+            fsync_dir(self.out)  # ... and the rename itself survives a crash
             for old in sorted(self.out.glob("step-*"))[: -self.config.keep_checkpoints]:
                 shutil.rmtree(old)
         if dist.is_initialized():
