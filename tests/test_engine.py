@@ -219,6 +219,25 @@ def test_repetition_penalties_change_greedy_output(model):
     assert len(set(penalised)) >= len(set(plain))
 
 
+def test_logit_bias_forces_and_bans_tokens_greedy_and_sampled(model):
+    engine = make_engine(model)
+    prompt = random_prompts(1, seed=11)[0]
+    plain = engine.generate([prompt], SamplingParams(max_tokens=12, **GREEDY))[0]
+    forced = engine.generate([prompt], SamplingParams(max_tokens=12, logit_bias={7: 100}, **GREEDY))[0]
+    assert forced.token_ids == [7] * 12
+    banned = set(plain.token_ids)
+    outs = engine.generate([prompt] * 2, [SamplingParams(max_tokens=12, logit_bias={t: -100 for t in banned}, **GREEDY),
+                                          SamplingParams(max_tokens=12, logit_bias={t: -100 for t in banned}, seed=3,
+                                                         temperature=1.0, ignore_eos=True, logprobs=True)])
+    assert all(not banned & set(out.token_ids) for out in outs)
+    # Logprobs stay the model's own distribution: the chosen token's logprob is its unbiased log-softmax.
+    biased = engine.generate([prompt], SamplingParams(max_tokens=1, logprobs=True, logit_bias={plain.token_ids[0]: -100},
+                                                      **GREEDY))[0]
+    with torch.no_grad():
+        expected = model(torch.tensor([prompt]))[0, -1].log_softmax(-1)[biased.token_ids[0]]
+    assert biased.token_ids[0] != plain.token_ids[0] and abs(biased.logprobs[0] - float(expected)) < 1e-4
+
+
 @pytest.mark.parametrize("prompt, params, message", [
     ([], dict(), "prompt is empty"),
     ([1, 2], dict(max_tokens=0), "max_tokens must be a positive integer"),
@@ -231,6 +250,10 @@ def test_repetition_penalties_change_greedy_output(model):
     ([1] * 129, dict(max_tokens=1), "exceeds the model's context"),
     ([1, VOCAB], dict(), "prompt token ids must be integers"),
     ([1, 2], dict(top_logprobs=21), "top_logprobs must be in"),
+    ([1, 2], dict(logit_bias={VOCAB: 1.0}), r"logit_bias keys must be token ids in \[0, 320\)"),
+    ([1, 2], dict(logit_bias={5: 101}), r"logit_bias values must be numbers in \[-100, 100\]"),
+    ([1, 2], dict(logit_bias={5: float("nan")}), "logit_bias values must be numbers"),
+    ([1, 2], dict(logit_bias={i: 1 for i in range(301)}), "logit_bias may hold at most 300"),
 ])
 def test_bad_requests_are_refused_before_any_work(model, prompt, params, message):
     engine = make_engine(model)

@@ -1,4 +1,4 @@
-"""Pick the next token of each sequence from its logits: penalties, temperature, top-k/p, min-p, seeds, logprobs."""
+"""Pick the next token of each sequence from its logits: logit bias, penalties, temperature, top-k/p, min-p, seeds, logprobs."""
 
 from __future__ import annotations
 
@@ -61,6 +61,19 @@ def constrain(logits: torch.Tensor, rows: list[int], allowed: torch.Tensor, in_p
     return scores
 
 
+def add_logit_bias(scores: torch.Tensor, seqs: list[Sequence], in_place: bool) -> torch.Tensor:
+    """scores [S, V] plus each sequence's logit_bias (a copy unless in_place). After a grammar's mask: -inf stays."""
+    rows = [i for i, s in enumerate(seqs) if s.params.logit_bias]
+    if not rows:
+        return scores
+    with torch.inference_mode():  # the forward's logits are inference tensors, writable only in this mode
+        scores = scores if in_place else scores.clone()
+        for i in rows:
+            bias = seqs[i].params.logit_bias
+            scores[i, list(bias)] += torch.tensor(list(bias.values()), dtype=scores.dtype, device=scores.device)
+    return scores
+
+
 def sample(logits: torch.Tensor, seqs: list[Sequence], guided: tuple[list[int], torch.Tensor] | None = None) -> Sampled:
     """logits [S, V] float32, one row per sequence -> next token of each.
 
@@ -69,6 +82,8 @@ def sample(logits: torch.Tensor, seqs: list[Sequence], guided: tuple[list[int], 
     """
     want_logprobs = [s.params.logprobs or s.params.top_logprobs > 0 for s in seqs]
     scores = logits if guided is None else constrain(logits, *guided, in_place=not any(want_logprobs))
+    # Logprobs below read `logits`: bias a copy if it is still the same tensor and someone wants them.
+    scores = add_logit_bias(scores, seqs, in_place=scores is not logits or not any(want_logprobs))
     greedy_rows = [i for i, s in enumerate(seqs) if s.params.greedy and not _penalised(s.params)]
     token_ids = [0] * len(seqs)
     if greedy_rows:

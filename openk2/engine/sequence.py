@@ -11,6 +11,7 @@ from .detokenizer import Detokenizer
 MAX_STOP_STRINGS = 16
 MAX_STOP_TOKEN_IDS = 64
 MAX_TOP_LOGPROBS = 20
+MAX_LOGIT_BIAS = 300  # entries, as OpenAI allows
 GREEDY_BELOW_TEMPERATURE = 1e-5
 
 
@@ -32,6 +33,8 @@ class SamplingParams:
     ignore_eos: bool = False
     logprobs: bool = False
     top_logprobs: int = 0
+    # OpenAI's logit_bias: added to the logits of these token ids before sampling (greedy too); +-100 bans or forces.
+    logit_bias: dict[int, float] = field(default_factory=dict)
     # Guided decoding: every generated token must keep the output inside this grammar (llguidance's
     # Lark dialect, with `%json {schema}` and `<|special|>` tokens; see engine/grammar.py). The
     # output ends when the grammar is complete.
@@ -67,6 +70,13 @@ class SamplingParams:
             raise ValueError(f"seed must be an integer in [-2**63, 2**64), got {self.seed!r}")
         if self.grammar is not None and (not isinstance(self.grammar, str) or not self.grammar.strip()):
             raise ValueError("grammar must be a non-empty string")
+        if len(self.logit_bias) > MAX_LOGIT_BIAS:
+            raise ValueError(f"logit_bias may hold at most {MAX_LOGIT_BIAS} tokens, got {len(self.logit_bias)}")
+        for token, bias in self.logit_bias.items():
+            if not isinstance(token, int) or not 0 <= token < vocab_size:
+                raise ValueError(f"logit_bias keys must be token ids in [0, {vocab_size}), got {token!r}")
+            if not isinstance(bias, (int, float)) or not -100 <= bias <= 100:
+                raise ValueError(f"logit_bias values must be numbers in [-100, 100], got {bias!r} for token {token}")
         if not 0 <= self.top_logprobs <= MAX_TOP_LOGPROBS:
             raise ValueError(f"top_logprobs must be in [0, {MAX_TOP_LOGPROBS}], got {self.top_logprobs!r}")
 
