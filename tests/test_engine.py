@@ -238,6 +238,20 @@ def test_logit_bias_forces_and_bans_tokens_greedy_and_sampled(model):
     assert biased.token_ids[0] != plain.token_ids[0] and abs(biased.logprobs[0] - float(expected)) < 1e-4
 
 
+def test_a_burst_from_one_owner_does_not_hold_back_another(model):
+    """40 requests from one key, then 2 from another, 4 slots: the second key's start as soon as slots free up."""
+    engine = make_engine(model, max_seqs=4)
+    burst = [engine.add_request(p, SamplingParams(max_tokens=6, owner="flood", **GREEDY)) for p in random_prompts(40, 1, 4, 8)]
+    late = [engine.add_request(p, SamplingParams(max_tokens=6, owner="polite", **GREEDY)) for p in random_prompts(2, 2, 4, 8)]
+    started: list[str] = []
+    while engine.has_work:
+        engine.step()
+        started += [s.request_id for s in engine.scheduler.running if s.request_id not in started]
+    flood_before = [started.index(s.request_id) for s in late]
+    assert max(flood_before) <= 6, started  # admitted within the next slots, not after the 40
+    assert all(s.finish_reason == "length" for s in burst + late)
+
+
 @pytest.mark.parametrize("prompt, params, message", [
     ([], dict(), "prompt is empty"),
     ([1, 2], dict(max_tokens=0), "max_tokens must be a positive integer"),

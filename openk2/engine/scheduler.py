@@ -4,12 +4,14 @@ A step is a list of (sequence, n): compute the sequence's next n uncached tokens
 go first so streams keep flowing; prompts are prefilled in chunks from the leftover token budget,
 so a long prompt never freezes the other streams. When the cache runs out of blocks, the newest
 running sequence is preempted: its blocks are freed and it is recomputed later (mostly from the
-prefix cache, which keeps freed blocks until they are reused).
+prefix cache, which keeps freed blocks until they are reused). Newcomers are admitted fairly between owners
+(SamplingParams.owner, an API key): the oldest waiting request of the owner with the fewest running ones goes
+first, so a client that queues a thousand requests delays another client's next request by one slot, not a thousand.
 """
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 
 from .kv_cache import KVCache
 from .sequence import Sequence, Status
@@ -60,18 +62,23 @@ class Scheduler:
             i += 1
         # 2. Admit waiting sequences while budget, sequence slots and blocks last.
         while self.waiting and budget > 0 and len(self.running) < self.max_seqs:
-            seq = self.waiting[0]
+            seq = self.next_waiting()
             self.cache.admit(seq)
             n = self._fit(seq, min(len(seq) - seq.num_computed, budget))
             if n == 0:
                 self.cache.free(seq)  # no room yet: keep waiting, in order
                 break
-            self.waiting.popleft()
+            self.waiting.remove(seq)
             seq.status = Status.RUNNING
             self.running.append(seq)
             plan.append((seq, n))
             budget -= n
         return plan
+
+    def next_waiting(self) -> Sequence:
+        """The oldest waiting sequence of the owner with the fewest running ones (preempted ones wait in front)."""
+        running = Counter(s.params.owner for s in self.running)
+        return min(enumerate(self.waiting), key=lambda pair: (running[pair[1].params.owner], pair[0]))[1]
 
     def _fit(self, seq: Sequence, n: int) -> int:
         """Grow seq's blocks for n more tokens, or for as many as the free blocks allow."""

@@ -39,6 +39,9 @@ class SamplingParams:
     # Lark dialect, with `%json {schema}` and `<|special|>` tokens; see engine/grammar.py). The
     # output ends when the grammar is complete.
     grammar: str | None = None
+    # Who the request runs for (an API key's name; None: anonymous). Not about sampling: the scheduler shares the
+    # running batch fairly between owners, so one client's burst cannot hold everybody else's requests back.
+    owner: str | None = None
 
     def validate(self, vocab_size: int) -> None:
         """Raise ValueError naming the offending parameter."""
