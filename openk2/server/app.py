@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -14,13 +15,15 @@ from .. import __version__
 from ..engine import Engine, LLMEngine
 from . import agent_api, anthropic, openai, playground
 from .agent_api import AgentSessions
-from .auth import Auth, KeyStore, RateLimiter
+from .auth import Auth, AuthMiddleware, KeyStore, RateLimiter
 from .db import open_database
 from .errors import APIError, install_error_handlers
 from .metrics import Metrics
 from .serving import Serving
 from .settings import ModelSettings, ServerConfig
 from .usage import Ledger
+
+logger = logging.getLogger("openk2.server")
 
 
 def create_app(llm: LLMEngine, model: ModelSettings, config: ServerConfig | None = None,
@@ -45,15 +48,21 @@ def create_app(llm: LLMEngine, model: ModelSettings, config: ServerConfig | None
     app = FastAPI(title="openk2", version=__version__, lifespan=lifespan,
                   summary="Kimi K2 over the OpenAI and Anthropic APIs")
     app.state.serving = serving
-    app.state.auth = Auth(KeyStore(database), limiter, config.api_key_required, config.requests_per_minute,
-                          config.tokens_per_minute)
+    auth = Auth(KeyStore(database), limiter, config.api_key_required, config.requests_per_minute,
+                config.tokens_per_minute)
+    app.state.auth = auth
     app.state.agent_sessions = agent_sessions
+    if not config.api_key_required:
+        logger.warning("keys are optional: requests that present no key are served anonymously, unmetered per key "
+                       "(start with --api-key-required to refuse them)")
     app.include_router(openai.router)
     app.include_router(anthropic.router)
     app.include_router(agent_api.router)
     app.include_router(playground.router)  # the page at `/` and its files
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     install_error_handlers(app, metrics)
+    # Added last, so it runs first: nothing reads a body before the key is checked.
+    app.add_middleware(AuthMiddleware, auth=auth, public_docs=config.public_docs, public_metrics=config.public_metrics)
 
     @app.get("/health", tags=["Server"], responses={503: {"description": "the engine thread has stopped"}})
     async def health() -> Response:

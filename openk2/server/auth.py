@@ -1,4 +1,5 @@
-"""API keys (stored as SHA-256 hashes) and per-key requests- and tokens-per-minute limits."""
+"""API keys (stored as SHA-256 hashes), checked from the headers before a request's body is read, and per-key
+requests- and tokens-per-minute limits."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+import anyio.to_thread
 from fastapi import Request
 from sqlalchemy import DateTime, Engine, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .db import Base
 from .errors import APIError
@@ -82,10 +85,9 @@ class KeyStore:
                 session.commit()
 
     def lookup(self, key: str) -> ApiKey | None:
-        """The live key row for a presented key; None if unknown or revoked."""
+        """The key row for a presented key (revoked ones too: check revoked_at); None if unknown."""
         with Session(self.engine, expire_on_commit=False) as session:
-            row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
-        return row if row is not None and row.revoked_at is None else None
+            return session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
 
 
 class RateLimiter:
@@ -147,19 +149,30 @@ class Auth:
         self.default_rpm, self.default_tpm = requests_per_minute, tokens_per_minute
 
     def authenticate(self, headers) -> Caller:
+        """Who sent these headers, or 401. A key that is presented must be valid, in either mode: a wrong, revoked
+        or unknown openk2 key is refused, never served as anonymous. Anonymous callers are those who present no
+        key (or, when keys are optional, a placeholder that is not an openk2 key, like the `EMPTY` that clients
+        must send when they have no key), and only when the server allows them."""
         key = headers.get("x-api-key") or ""
         authorization = headers.get("authorization") or ""
         if not key and authorization[:7].lower() == "bearer ":
             key = authorization[7:].strip()
-        row = self.keys.lookup(key) if key else None
-        if row is None:
+        if not key or (not self.required and not key.startswith(KEY_PREFIX)):
             if self.required:
-                raise APIError(401, "invalid API key" if key else "missing API key: send `Authorization: Bearer KEY` "
-                                    "or `x-api-key: KEY`", code="invalid_api_key")
-            caller = Caller()  # keys are optional: anything else (e.g. the `EMPTY` clients send) is anonymous
-        else:
-            caller = Caller(row.name, _limit(row.requests_per_minute, self.default_rpm),
-                            _limit(row.tokens_per_minute, self.default_tpm))
+                raise APIError(401, "missing API key: send `Authorization: Bearer KEY` or `x-api-key: KEY`",
+                               code="invalid_api_key")
+            return Caller()
+        row = self.keys.lookup(key)
+        if row is None:
+            raise APIError(401, "invalid API key", code="invalid_api_key")
+        if row.revoked_at is not None:
+            raise APIError(401, "this API key has been revoked", code="invalid_api_key")
+        return Caller(row.name, _limit(row.requests_per_minute, self.default_rpm),
+                      _limit(row.tokens_per_minute, self.default_tpm))
+
+    def admit(self, headers) -> Caller:
+        """authenticate, then count the request against its key's requests per minute (429 past it)."""
+        caller = self.authenticate(headers)
         self.limiter.admit(caller)
         return caller
 
@@ -169,6 +182,31 @@ def _limit(own: int | None, default: int) -> int:
 
 
 def authenticate(request: Request) -> Caller:
-    """FastAPI dependency: the request's caller, or 401 / 429. Synchronous, so FastAPI runs the key lookup
-    (a database query) in its thread pool."""
-    return request.app.state.auth.authenticate(request.headers)
+    """FastAPI dependency: the request's caller, as AuthMiddleware found it before the body was read."""
+    return request.state.caller
+
+
+DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
+OPEN_PATHS = ("/", "/health")  # who is here, and is it alive: for load balancers
+
+
+class AuthMiddleware:
+    """Authenticates every request from its headers, before its body is read or parsed: a client without a valid
+    key cannot make the server read, parse or validate megabytes of JSON. The key lookup (a database query) runs
+    in a worker thread. /docs, /openapi.json and /metrics follow the server's setting unless made public."""
+
+    def __init__(self, app: ASGIApp, auth: Auth, public_docs: bool = False, public_metrics: bool = False):
+        self.app, self.auth = app, auth
+        self.public = set(OPEN_PATHS) | (set(DOCS_PATHS) if public_docs else set()) | ({"/metrics"} if public_metrics else set())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.public:
+            return await self.app(scope, receive, send)
+        request = Request(scope)
+        try:
+            caller = await anyio.to_thread.run_sync(self.auth.admit, request.headers)
+        except APIError as error:
+            response = scope["app"].state.error_response(request, error)
+            return await response(scope, receive, send)
+        scope.setdefault("state", {})["caller"] = caller
+        await self.app(scope, receive, send)

@@ -43,6 +43,9 @@ def serve(
     = None,
     requests_per_minute: Annotated[int, typer.Option(help="default per-key limit (0: none)")] = ServerConfig.requests_per_minute,
     tokens_per_minute: Annotated[int, typer.Option(help="default per-key limit (0: none)")] = ServerConfig.tokens_per_minute,
+    public_docs: Annotated[bool, typer.Option(help="/docs and /openapi.json without a key when keys are required")] = ServerConfig.public_docs,
+    public_metrics: Annotated[bool, typer.Option(help="/metrics without a key when keys are required")] = ServerConfig.public_metrics,
+    max_body_bytes: Annotated[int, typer.Option(help="larger request bodies get 413")] = ServerConfig.max_body_bytes,
     price_input: Annotated[float, typer.Option(help="USD per million prompt tokens (cache miss)")] = ModelSettings.price_input,
     price_input_cache_hit: Annotated[float, typer.Option(help="USD per million cached prompt tokens")] = ModelSettings.price_input_cache_hit,
     price_output: Annotated[float, typer.Option(help="USD per million generated tokens")] = ModelSettings.price_output,
@@ -68,7 +71,8 @@ def serve(
     settings = ModelSettings(name, price_input_cache_hit=price_input_cache_hit, price_input=price_input,
                              price_output=price_output, anthropic_temperature_scale=anthropic_temperature_scale)
     config = ServerConfig(api_key_required=api_key_required, db=db, requests_per_minute=requests_per_minute,
-                          tokens_per_minute=tokens_per_minute)
+                          tokens_per_minute=tokens_per_minute, public_docs=public_docs, public_metrics=public_metrics,
+                          max_body_bytes=max_body_bytes)
     engine_config = EngineConfig(quantize=quantize)
     if cache_mib is not None:
         engine_config.cache_budget_bytes = cache_mib * 1024**2

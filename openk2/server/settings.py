@@ -14,7 +14,11 @@ class ServerConfig:
     db: str = DEFAULT_DB  # SQLAlchemy URL of the keys and the usage ledger
     requests_per_minute: int = 0  # per key, unless the key has its own limit; 0: unlimited
     tokens_per_minute: int = 0
-    max_body_bytes: int = 32 * 1024**2  # larger request bodies get 413
+    # Larger request bodies get 413. JSON is parsed on the event loop (json and pydantic hold the GIL, so a thread
+    # would not help): 4 MiB, ~10x a 128K-token prompt, parses in tens of milliseconds; 32 MiB took over a second.
+    max_body_bytes: int = 4 * 1024**2
+    public_docs: bool = False  # /docs and /openapi.json without a key even when keys are required
+    public_metrics: bool = False  # /metrics without a key even when keys are required (for a Prometheus scraper)
 
 
 @dataclass

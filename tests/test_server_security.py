@@ -1,0 +1,97 @@
+"""The server under a hostile client: keys are checked before anything else (a wrong, revoked or limited key is never
+served as anonymous, a keyless body is never read), /docs and /metrics follow the server's key setting, and bad
+input gets short, clear errors."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+
+import httpx
+import pytest
+from conftest import live_server
+
+from openk2.server.auth import KeyStore
+from openk2.server.settings import ServerConfig
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+MODEL = "openk2-test"
+
+
+@pytest.fixture(scope="module")
+def guarded(scripted_checkpoint, tmp_path_factory):
+    """Keys required; /metrics public (for a scraper), /docs not."""
+    with live_server(scripted_checkpoint.path, tmp_path_factory.mktemp("guarded"), api_key_required=True,
+                     public_metrics=True) as live:
+        live.keys = KeyStore(live.serving.ledger.engine)
+        yield live
+
+
+def chat(live, key: str | None, **extra) -> httpx.Response:
+    headers = {"authorization": f"Bearer {key}"} if key else {}
+    body = {"model": MODEL, "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}], **extra}
+    return httpx.post(f"{live.url}/v1/chat/completions", json=body, headers=headers, timeout=30)
+
+
+def test_a_presented_key_must_be_valid_even_when_keys_are_optional(server):
+    keys = KeyStore(server.serving.ledger.engine)
+    revoked = keys.create("revoked-in-open-mode")
+    keys.revoke("revoked-in-open-mode")
+    limited = keys.create("limited-in-open-mode", requests_per_minute=1)
+    assert chat(server, None).status_code == 200  # no key: anonymous, as the server was started
+    assert chat(server, "EMPTY").status_code == 200  # a client's placeholder is not a key
+    for key, message in ((revoked, "revoked"), ("sk-openk2-" + "x" * 43, "invalid API key")):
+        refused = chat(server, key)
+        assert refused.status_code == 401 and message in refused.json()["error"]["message"]
+        refused = httpx.post(f"{server.url}/v1/messages", headers={"x-api-key": key}, json={
+            "model": MODEL, "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]})
+        assert refused.status_code == 401 and refused.json()["error"]["type"] == "authentication_error"
+    assert chat(server, limited).status_code == 200
+    assert chat(server, limited).status_code == 429  # limited, not served as anonymous
+    server.wait_idle()
+    assert {r.key for r in server.serving.ledger.rows()} >= {"-", "limited-in-open-mode"}
+
+
+def test_open_mode_says_so_at_start_up(scripted_checkpoint, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, "openk2.server"):
+        with live_server(scripted_checkpoint.path, tmp_path):
+            pass
+    assert "requests that present no key are served anonymously" in caplog.text
+
+
+def test_the_key_is_checked_before_the_body_is_read(guarded):
+    """A keyless request announcing 3 MB gets its 401 at once: the server does not wait for (or parse) the body."""
+    host, port = guarded.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall(f"POST /v1/chat/completions HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\n"
+                  f"content-length: {3 << 20}\r\n\r\n{{\"model\": ".encode())
+        start = time.monotonic()
+        reply = s.recv(65536).decode()
+    assert reply.startswith("HTTP/1.1 401") and "missing API key" in reply and time.monotonic() - start < 5
+    malformed = httpx.post(f"{guarded.url}/v1/chat/completions", content=b"{not json", headers={
+        "content-type": "application/json"})
+    assert malformed.status_code == 401  # not 400: who you are comes first
+
+
+def test_docs_and_metrics_follow_the_key_setting(guarded, server):
+    key = guarded.keys.create("docs-reader")
+    for path in ("/docs", "/openapi.json"):
+        assert httpx.get(f"{guarded.url}{path}").status_code == 401
+        assert httpx.get(f"{guarded.url}{path}", headers={"authorization": f"Bearer {key}"}).status_code == 200
+        assert httpx.get(f"{server.url}{path}").status_code == 200  # keys optional: open
+    assert httpx.get(f"{guarded.url}/metrics").status_code == 200  # --public-metrics
+    assert httpx.get(f"{guarded.url}/health").status_code == 200
+
+
+def test_413_is_short_and_does_not_echo_the_body(server):
+    limit = ServerConfig.max_body_bytes
+
+    def chunks():  # no content-length: the limit is enforced while the body streams in
+        for _ in range(limit // 65536 + 2):
+            yield b"x" * 65536
+
+    refused = httpx.post(f"{server.url}/v1/chat/completions", content=chunks(), headers={
+        "content-type": "application/json"}, timeout=30)
+    assert refused.status_code == 413 and len(refused.content) < 500 and b"xxxx" not in refused.content
+    assert f"larger than {limit} bytes" in refused.json()["error"]["message"]
