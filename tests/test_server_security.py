@@ -95,3 +95,30 @@ def test_413_is_short_and_does_not_echo_the_body(server):
         "content-type": "application/json"}, timeout=30)
     assert refused.status_code == 413 and len(refused.content) < 500 and b"xxxx" not in refused.content
     assert f"larger than {limit} bytes" in refused.json()["error"]["message"]
+
+
+def test_token_limits_are_reserved_at_admission():
+    """tokens_per_minute caps what requests may use before they run, not what they used after the fact."""
+    from openk2.server.auth import Caller, RateLimiter
+
+    limiter, caller = RateLimiter(), Caller("k", tokens_per_minute=1000)
+    first = limiter.reserve(caller, 600, now=0.0)
+    with pytest.raises(Exception) as refused:  # a second 600 could overrun the limit while the first runs
+        limiter.reserve(caller, 600, now=1.0)
+    assert refused.value.status == 429 and refused.value.headers["Retry-After"] == "59"
+    limiter.settle(first, 150)  # the first used 150 of its 600: the rest is free again
+    limiter.reserve(caller, 600, now=2.0)
+    with pytest.raises(Exception) as never:
+        limiter.reserve(caller, 64 * 16 * 16 + 10, now=3.0)  # 64 prompts x n=16 x max_tokens 16: can never fit
+    assert never.value.status == 400 and "more than this key's limit of 1000 tokens per minute" in str(never.value)
+    assert limiter.reserve(Caller(None), 10**9) is None  # anonymous: no per-key limit
+
+
+def test_a_completions_request_with_many_prompts_and_choices_counts_as_what_it_is(guarded):
+    key = guarded.keys.create("bulk", tokens_per_minute=2000)
+    body = {"model": MODEL, "prompt": ["a b c"] * 64, "n": 16, "max_tokens": 4}
+    refused = httpx.post(f"{guarded.url}/v1/completions", json=body, headers={"authorization": f"Bearer {key}"})
+    assert refused.status_code == 400 and "more than this key's limit" in refused.json()["error"]["message"]
+    small = {**body, "prompt": ["a b c"] * 2, "n": 2}
+    assert httpx.post(f"{guarded.url}/v1/completions", json=small, headers={"authorization": f"Bearer {key}"},
+                      timeout=60).status_code == 200

@@ -82,13 +82,13 @@ def test_rate_limits_answer_429_with_retry_after(secured, scripted_checkpoint):
                          headers={"authorization": f"Bearer {fast}"})
     assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limit_exceeded"
 
-    thrifty = new_key(secured, "thrifty", "--tokens-per-minute", "50")
+    thrifty = new_key(secured, "thrifty", "--tokens-per-minute", "100")
     client = openai.OpenAI(base_url=f"{secured.url}/v1", api_key=thrifty, max_retries=0)
     client.chat.completions.create(model=MODEL, messages=scripted_checkpoint.hello, max_tokens=4)  # ~64 tokens
     secured.wait_idle()
-    with pytest.raises(openai.RateLimitError) as refused:
+    with pytest.raises(openai.RateLimitError) as refused:  # another ~64 + 4 reserved would pass 100
         client.chat.completions.create(model=MODEL, messages=scripted_checkpoint.hello, max_tokens=4)
-    assert "50 tokens per minute" in refused.value.message
+    assert "100 tokens per minute" in refused.value.message
 
 
 def test_ledger_matches_what_clients_were_told(secured, scripted_checkpoint):

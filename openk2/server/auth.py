@@ -90,48 +90,75 @@ class KeyStore:
             return session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
 
 
+@dataclass(eq=False)
+class Reservation:
+    """Tokens held against a key's per-minute limit from admission until the request settles its real count."""
+
+    key: str
+    at: float
+    tokens: int
+
+
 class RateLimiter:
-    """Sliding one-minute windows per key: requests when they arrive, tokens when their request ends.
+    """Sliding one-minute windows per key: requests when they arrive, tokens reserved when a request is admitted
+    (its prompt plus max_tokens for every choice: what it may use) and settled to what it used when it ends. A limit
+    caps usage before the work is done, rather than counting it afterwards.
 
     In-memory, so each server of a fleet enforces its own share.
     """
 
     def __init__(self):
         self.requests: dict[str, deque[float]] = {}
-        self.tokens: dict[str, deque[tuple[float, int]]] = {}
-        self.lock = threading.Lock()  # requests are admitted from FastAPI's thread pool
+        self.tokens: dict[str, deque[Reservation]] = {}
+        self.lock = threading.Lock()  # requests are admitted from worker threads
 
     def admit(self, caller: Caller, now: float | None = None) -> None:
         """Count a request against its key, or raise 429 with the seconds until it would fit."""
-        if caller.key is None:
+        if caller.key is None or not caller.requests_per_minute:
             return
         now = time.monotonic() if now is None else now
         with self.lock:
             requests = self.requests.setdefault(caller.key, deque())
-            tokens = self.tokens.setdefault(caller.key, deque())
             while requests and requests[0] <= now - WINDOW_SECONDS:
                 requests.popleft()
-            while tokens and tokens[0][0] <= now - WINDOW_SECONDS:
-                tokens.popleft()
-            if caller.requests_per_minute and len(requests) >= caller.requests_per_minute:
-                wait = requests[0] + WINDOW_SECONDS - now
-                raise _limited(f"{caller.requests_per_minute} requests per minute", wait)
-            used = sum(n for _, n in tokens)
-            if caller.tokens_per_minute and used >= caller.tokens_per_minute:
-                # Wait until enough of the window's tokens have aged out to get under the limit.
-                freed, wait = used, 0.0
-                for at, n in tokens:
-                    freed -= n
-                    wait = at + WINDOW_SECONDS - now
-                    if freed < caller.tokens_per_minute:
-                        break
-                raise _limited(f"{caller.tokens_per_minute} tokens per minute", wait)
+            if len(requests) >= caller.requests_per_minute:
+                raise _limited(f"{caller.requests_per_minute} requests per minute", requests[0] + WINDOW_SECONDS - now)
             requests.append(now)
 
-    def add_tokens(self, caller: Caller, tokens: int, now: float | None = None) -> None:
-        if caller.key is not None and caller.tokens_per_minute:
+    def reserve(self, caller: Caller, tokens: int, now: float | None = None) -> Reservation | None:
+        """Hold `tokens` (the most the request may use) against the key's tokens per minute: 429 with the wait
+        until they fit, or 400 if they never could. None when the caller has no token limit."""
+        if caller.key is None or not caller.tokens_per_minute:
+            return None
+        limit = caller.tokens_per_minute
+        if tokens > limit:
+            raise APIError(400, f"this request may use {tokens} tokens (its prompts, plus max_tokens for each of its "
+                                f"choices), more than this key's limit of {limit} tokens per minute: lower max_tokens "
+                                "or n, or send fewer prompts", "max_tokens", "rate_limit_exceeded")
+        now = time.monotonic() if now is None else now
+        with self.lock:
+            window = self.tokens.setdefault(caller.key, deque())
+            while window and window[0].at <= now - WINDOW_SECONDS:
+                window.popleft()
+            used = sum(r.tokens for r in window)
+            if used + tokens > limit:
+                # Wait until enough of the window's tokens have aged out for these to fit.
+                freed, wait = used, 0.0
+                for r in window:
+                    freed -= r.tokens
+                    wait = r.at + WINDOW_SECONDS - now
+                    if freed + tokens <= limit:
+                        break
+                raise _limited(f"{limit} tokens per minute", wait)
+            reservation = Reservation(caller.key, now, tokens)
+            window.append(reservation)
+            return reservation
+
+    def settle(self, reservation: Reservation | None, tokens: int) -> None:
+        """The request is over: it used `tokens`, at most what it reserved."""
+        if reservation is not None:
             with self.lock:
-                self.tokens.setdefault(caller.key, deque()).append((time.monotonic() if now is None else now, tokens))
+                reservation.tokens = tokens
 
 
 def _limited(limit: str, wait: float) -> APIError:

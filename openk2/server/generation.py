@@ -94,21 +94,30 @@ class Generation:
         self.started_at = time.perf_counter()
         self.first_token_at: float | None = None
         self.closed = False
+        self.reservation = None  # tokens held against the key's per-minute limit until the request ends
 
     async def start(self) -> None:
-        """Submit every choice to the engine; a refusal (bad parameter, full queue) cancels those already in."""
+        """Reserve the most the request may use against its key's limit, then submit every choice to the engine;
+        a refusal (bad parameter, full queue) cancels those already in."""
+        most = sum(len(p.ids) for p in self.prompts) + sum(p.max_tokens for p in self.params)
+        self.reservation = self.serving.limiter.reserve(self.caller, most)
         try:
             for choice, params in zip(self.choices, self.params):
                 self.streams.append(await self.serving.engine.submit(choice.prompt.ids, params, choice.request_id))
         except ValueError as e:
-            self.cancel()
+            self.refused()
             raise APIError(400, str(e)) from None
         except OverflowError as e:
-            self.cancel()
+            self.refused()
             raise APIError(503, f"the server is overloaded ({e}); retry shortly") from None
         except asyncio.CancelledError:  # the request went away while a grammar compiled: stop what is in
-            self.cancel()
+            self.refused()
             raise
+
+    def refused(self) -> None:
+        """The request never started: cancel what is in the engine and give back its token reservation."""
+        self.cancel()
+        self.serving.limiter.settle(self.reservation, 0)
 
     @property
     def usage(self) -> UsageCount:

@@ -52,4 +52,4 @@ class Serving:
         self.metrics.observe(generation.endpoint, finish_reason, usage.prompt_tokens, usage.cached_tokens,
                              usage.completion_tokens, elapsed,
                              None if generation.first_token_at is None else generation.first_token_at - generation.started_at)
-        self.limiter.add_tokens(generation.caller, usage.total_tokens)
+        self.limiter.settle(generation.reservation, usage.total_tokens)
