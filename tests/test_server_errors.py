@@ -115,7 +115,7 @@ def test_http_level_errors(server):
     response = httpx.post(server.url + MESSAGES, content=chunked(), headers={"content-type": "application/json"})
     assert response.status_code == 413 and response.json()["error"]["type"] == "request_too_large"
     # The error says what is wrong, in one line, and echoes none of the body (it once sent the ASGI message back).
-    assert response.json()["error"]["message"] == f"the request body is larger than {32 * 1024**2} bytes"
+    assert response.json()["error"]["message"] == f"the request body is larger than {4 * 1024**2} bytes"
 
 
 def test_schemathesis_against_the_openapi_schema(server):

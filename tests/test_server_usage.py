@@ -146,8 +146,10 @@ def test_ledger_matches_what_clients_were_told(secured, scripted_checkpoint):
 
 def test_metrics_and_health(secured):
     assert httpx.get(f"{secured.url}/health").json() == {"status": "ok"}
-    text = httpx.get(f"{secured.url}/metrics").text
+    assert httpx.get(f"{secured.url}/metrics").status_code == 401  # keys required: metrics too (--public-metrics)
+    text = httpx.get(f"{secured.url}/metrics", headers={"x-api-key": new_key(secured, "scraper")}).text
     for needle in ('openk2_requests_total{endpoint="chat.completions",finish_reason="stop"}',
+                   "openk2_ledger_rows_lost_total 0.0", "openk2_ledger_write_retries_total", "openk2_ledger_rows_pending",
                    "openk2_time_to_first_token_seconds_bucket", "openk2_request_latency_seconds_count",
                    "openk2_completion_tokens_total", "openk2_cached_prompt_tokens_total", "openk2_requests_waiting",
                    "openk2_requests_running", "openk2_kv_cache_usage", 'openk2_request_errors_total{status="401"}'):

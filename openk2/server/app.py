@@ -36,7 +36,7 @@ def create_app(llm: LLMEngine, model: ModelSettings, config: ServerConfig | None
     engine = Engine(llm)
     limiter = RateLimiter()
     ledger = Ledger(database)
-    metrics = Metrics(engine)
+    metrics = Metrics(engine, ledger)
     serving = Serving(engine, model, ledger, metrics, limiter)
 
     @asynccontextmanager

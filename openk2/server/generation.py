@@ -1,11 +1,16 @@
 """The generation lifecycle: one API request's choices submitted to the engine, their events merged, parsed
-into content and tool calls, and closed (cancelled, metered, billed) exactly once however the request ends."""
+into content and tool calls, and closed (cancelled, metered, billed) exactly once however the request ends.
+
+Billing is written ahead of the bytes it covers (see usage.py): the ledger row exists before the response starts,
+counts every token before a streamed chunk carrying it goes out, and holds the final counts before the last bytes
+(the usage chunk, [DONE], or a whole non-streamed body)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -16,6 +21,7 @@ from ..tool_parser import OutputDelta, ParsedOutput, StreamingParser
 from .auth import Caller
 from .errors import APIError
 from .prompts import Prompt
+from .usage import DURABLE_WAIT
 
 if TYPE_CHECKING:
     from .serving import Serving
@@ -83,6 +89,8 @@ class Generation:
     def __init__(self, serving: Serving, prompts: list[Prompt], params: list[SamplingParams], caller: Caller,
                  endpoint: str, request_id: str):
         assert len(params) % len(prompts) == 0
+        for p in params:  # the engine shares its batch fairly between keys
+            p.owner = caller.key
         self.serving, self.prompts, self.params, self.caller, self.endpoint = serving, prompts, params, caller, endpoint
         self.n = len(params) // len(prompts)
         self.request_id = request_id
@@ -95,6 +103,9 @@ class Generation:
         self.first_token_at: float | None = None
         self.closed = False
         self.reservation = None  # tokens held against the key's per-minute limit until the request ends
+        self.entry = None  # the request's usage ledger row (usage.Entry)
+        self.write: Future | None = None  # the latest ledger write for this request
+        self.billed = False
 
     async def start(self) -> None:
         """Reserve the most the request may use against its key's limit, then submit every choice to the engine;
@@ -113,6 +124,12 @@ class Generation:
         except asyncio.CancelledError:  # the request went away while a grammar compiled: stop what is in
             self.refused()
             raise
+        self.write = self.serving.open_row(self)
+        try:
+            await self.durable()  # the row is in the database before the response's first byte
+        except BaseException:
+            self.close()
+            raise
 
     def refused(self) -> None:
         """The request never started: cancel what is in the engine and give back its token reservation."""
@@ -125,21 +142,57 @@ class Generation:
         return UsageCount(sum(len(p.ids) for p in self.prompts), sum(c.cached_tokens for c in firsts),
                           sum(c.completion_tokens for c in self.choices))
 
-    async def __aiter__(self) -> AsyncIterator[ChoiceEvent]:
+    def __aiter__(self) -> AsyncIterator[ChoiceEvent]:
+        """The events of a streamed response: each one is billed (durably) before the caller can send it on, and
+        the final counts are written before the iteration ends, so before the stream's closing bytes."""
+        return self._events(streaming=True)
+
+    async def _events(self, streaming: bool) -> AsyncIterator[ChoiceEvent]:
         try:
             for choice in self.choices:  # the forced start of each answer, before the model's first token
                 if choice.parser and choice.prompt.forced_text:
                     yield ChoiceEvent(choice, delta=choice.parser.feed(choice.prompt.forced_text))
             async for index, event in self._merged():
-                yield self._apply(self.choices[index], event)
+                out = self._apply(self.choices[index], event)
+                if streaming:
+                    await self.durable()
+                yield out
+            await self.durable()  # every choice has ended: the final counts
         finally:
             self.close()
 
     async def run(self) -> list[Choice]:
-        """Generate to the end (non-streaming requests)."""
-        async for _ in self:
+        """Generate to the end (non-streaming requests); the final counts are written before this returns."""
+        async for _ in self._events(streaming=False):
             pass
         return self.choices
+
+    @property
+    def finished(self) -> bool:
+        return all(c.engine_finish is not None for c in self.choices)
+
+    async def durable(self) -> None:
+        """Wait until the ledger row counts what has been generated so far (its final counts once every choice has
+        ended). The database may be slow or locked (writes are retried); past usage.DURABLE_WAIT seconds, 503."""
+        write = self.bill() if self.finished else self.serving.progress(self)
+        if write is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(write)), DURABLE_WAIT)
+        except asyncio.TimeoutError:
+            raise APIError(503, f"the usage ledger could not be written for {DURABLE_WAIT:g} s (the server log says "
+                                "why); retry later") from None
+        except Exception:  # noqa: BLE001  (a row the database refused for good: logged and counted by the ledger)
+            pass
+
+    def bill(self) -> Future | None:
+        """Meter and bill the request, once: its final ledger row, its rate-limit settlement and its metrics."""
+        if not self.billed:
+            self.billed = True
+            for choice in self.choices:
+                choice.engine_finish = choice.engine_finish or "cancelled"
+            self.write = self.serving.finished(self, ",".join(sorted({c.finish_reason for c in self.choices})))
+        return self.write
 
     async def _merged(self) -> AsyncIterator[tuple[int, TokenEvent]]:
         """Events of all choices as they come."""
@@ -194,15 +247,11 @@ class Generation:
                 self.serving.engine.cancel(choice.request_id)
 
     def close(self) -> None:
-        """Cancel what still runs, then meter and bill the request: once, however it ended."""
+        """Cancel what still runs, then meter and bill the request (if that is not done yet): once, however it ended."""
         self.cancel()
-        if self.closed:
-            return
-        self.closed = True
-        for choice in self.choices:
-            choice.engine_finish = choice.engine_finish or "cancelled"
-        reasons = sorted({c.finish_reason for c in self.choices})
-        self.serving.finished(self, ",".join(reasons))
+        if not self.closed:
+            self.closed = True
+            self.bill()
 
 
 def merge_deltas(first: OutputDelta, second: OutputDelta) -> OutputDelta:

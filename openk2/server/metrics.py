@@ -1,17 +1,20 @@
-"""Prometheus metrics for /metrics: requests, tokens, latency and time-to-first-token histograms, queue depth, cache use."""
+"""Prometheus metrics for /metrics: requests, tokens, latency and time-to-first-token histograms, queue depth, cache use,
+and the usage ledger's health (write retries, rows lost, rows waiting)."""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from ..engine import Engine
+from .usage import Ledger
 
 disable_created_metrics()  # no `_created` timestamp series next to every counter and histogram
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 
 class Metrics:
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, ledger: Ledger | None = None):
         # A registry per server, so that several servers in one process (tests) keep separate counts.
         self.registry = registry = CollectorRegistry()
         self.requests = Counter("openk2_requests", "API requests that ran in the engine, by finish reason",
@@ -36,6 +39,8 @@ class Metrics:
             lambda: engine.num_waiting)
         Gauge("openk2_kv_cache_usage", "Fraction of KV-cache blocks held by requests", registry=registry).set_function(
             lambda: engine.cache_usage)
+        if ledger is not None:
+            registry.register(LedgerCollector(ledger))
 
     def observe(self, endpoint: str, finish_reason: str, prompt_tokens: int, cached_tokens: int,
                 completion_tokens: int, latency: float, ttft: float | None) -> None:
@@ -51,3 +56,18 @@ class Metrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class LedgerCollector:
+    """The ledger's own counts, read when scraped: a row that could not be written is never silent."""
+
+    def __init__(self, ledger: Ledger):
+        self.ledger = ledger
+
+    def collect(self):
+        yield CounterMetricFamily("openk2_ledger_write_retries", "Usage ledger writes that failed and were retried",
+                                  value=self.ledger.retries)
+        yield CounterMetricFamily("openk2_ledger_rows_lost", "Usage rows the database refused for good (logged)",
+                                  value=self.ledger.lost)
+        yield GaugeMetricFamily("openk2_ledger_rows_pending", "Usage rows waiting to be written",
+                                value=self.ledger.pending)

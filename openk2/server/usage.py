@@ -32,6 +32,7 @@ from .db import Base
 logger = logging.getLogger("openk2.server")
 ANONYMOUS = "-"
 UNFINISHED = "interrupted"  # a row's finish_reason until its request ends: what it stays if the server dies first
+DURABLE_WAIT = 30.0  # seconds a response waits for its row to be written before it fails with 503
 RETRY_DELAYS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)  # seconds between attempts; the last one repeats
 
 
