@@ -126,3 +126,57 @@ def test_a_completions_request_with_many_prompts_and_choices_counts_as_what_it_i
     small = {**body, "prompt": ["a b c"] * 2, "n": 2}
     assert httpx.post(f"{guarded.url}/v1/completions", json=small, headers={"authorization": f"Bearer {key}"},
                       timeout=60).status_code == 200
+
+
+def nested(depth: int) -> dict:
+    schema = {"type": "string"}
+    for _ in range(depth):
+        schema = {"type": "object", "properties": {"a": schema}, "required": ["a"]}
+    return schema
+
+
+SELF_REFERENCE = {"type": "object", "properties": {"a": {"$ref": "#"}}, "required": ["a"]}
+
+
+@pytest.mark.parametrize("schema, message", [(nested(100), "nests 201 levels deep; at most 64"),
+                                             (SELF_REFERENCE, "forces an endless output")])
+def test_hostile_schemas_get_a_400_and_no_traceback(server, schema, message, caplog):
+    hi = {"model": MODEL, "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
+    with caplog.at_level(logging.INFO):
+        as_tool = httpx.post(f"{server.url}/v1/chat/completions", timeout=60, json={
+            **hi, "tool_choice": "required", "tools": [{"type": "function", "function": {"name": "f", "parameters": schema}}]})
+        as_format = httpx.post(f"{server.url}/v1/chat/completions", timeout=60, json={
+            **hi, "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}})
+    for reply in (as_tool, as_format):
+        assert reply.status_code == 400 and message in reply.json()["error"]["message"], reply.text
+    assert "Traceback" not in caplog.text and len(caplog.text) < 2000
+
+
+def test_a_request_that_can_never_fit_is_a_400_not_a_503(server):
+    reply = httpx.post(f"{server.url}/v1/completions", timeout=60, json={
+        "model": MODEL, "prompt": ["a"] * 2000, "max_tokens": 2})
+    assert reply.status_code == 400 and "2000 answers" in reply.json()["error"]["message"]
+    assert reply.json()["error"]["param"] == "prompt"
+
+
+def test_logit_bias_is_honoured_or_refused(server):
+    x = server.serving.tokenizer.encode("x")[0]
+    body = {"model": MODEL, "prompt": "hello", "max_tokens": 4, "temperature": 0}
+    forced = httpx.post(f"{server.url}/v1/completions", json={**body, "logit_bias": {str(x): 100}}, timeout=60)
+    assert forced.json()["choices"][0]["text"] == "xxxx"
+    for bias, message in (({"x": 1}, "logit_bias keys must be token ids"), ({str(x): 500}, "logit_bias values"),
+                          ({"99999": 1}, "logit_bias keys must be token ids in")):
+        refused = httpx.post(f"{server.url}/v1/completions", json={**body, "logit_bias": bias}, timeout=60)
+        assert refused.status_code == 400 and message in refused.json()["error"]["message"], refused.text
+
+
+def test_an_unhandled_error_logs_its_traceback_once(server, monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(server.serving.prompts, "text", broken)
+    with caplog.at_level(logging.ERROR, "openk2.server"):
+        for _ in range(3):
+            reply = httpx.post(f"{server.url}/v1/completions", json={"model": MODEL, "prompt": "x", "max_tokens": 1})
+            assert reply.status_code == 500 and reply.json()["error"]["message"] == "internal server error"
+    assert sum(r.exc_info is not None for r in caplog.records) == 1 and caplog.text.count("traceback logged before") == 2

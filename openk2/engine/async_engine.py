@@ -35,7 +35,7 @@ class Engine:
     async def submit(self, prompt_ids: list[int], params: SamplingParams, request_id: str | None = None) -> AsyncIterator[TokenEvent]:
         """Queue a request and return the stream of its events. Invalid requests raise ValueError here, at once;
         a full queue raises OverflowError."""
-        if len(self._streams) >= self.llm.config.max_queued + self.llm.config.max_seqs:
+        if len(self._streams) >= self.capacity:
             raise OverflowError(f"the engine is full ({len(self._streams)} requests in flight)")
         if params.grammar is not None:  # compiling a big schema can take milliseconds: keep the event loop free
             seq = await asyncio.to_thread(self.llm.new_sequence, prompt_ids, params, request_id)
@@ -70,6 +70,11 @@ class Engine:
     def in_flight(self) -> int:
         """Requests submitted whose stream has not ended."""
         return len(self._streams)
+
+    @property
+    def capacity(self) -> int:
+        """The most requests in flight at once (running and queued); submit() refuses more."""
+        return self.llm.config.max_queued + self.llm.config.max_seqs
 
     @property
     def is_alive(self) -> bool:

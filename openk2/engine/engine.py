@@ -207,7 +207,9 @@ class LLMEngine:
         finish = None
         if seq.matcher is not None and (not seq.matcher.consume_token(token) or seq.matcher.is_error()):
             # The mask allowed only tokens the grammar accepts, so this is a bug, not the model.
-            log.error("request %s: the grammar refused token %d: %s", seq.request_id, token, seq.matcher.get_error())
+            # llguidance's error carries a dump of the parser's state: one line per request is enough for a log.
+            reason = (seq.matcher.get_error() or "").strip().splitlines()
+            log.error("request %s: the grammar refused token %d: %s", seq.request_id, token, reason[0] if reason else "?")
             finish = "error"
         finish = finish or self._finish_reason(seq, token)
         text = ""

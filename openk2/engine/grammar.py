@@ -32,6 +32,13 @@ import torch
 # otherwise fill the budget with spaces and newlines.
 JSON_STYLE = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
 _COMPILED_CACHE_SIZE = 128
+# A request's schema is hostile input: checking and compiling recurse over it. Real tool schemas sit far inside
+# these (a few levels, a few KB); 100 levels of nesting once crashed the checker with a RecursionError (a 500).
+MAX_SCHEMA_DEPTH = 64  # nested JSON objects and arrays (a schema level with `properties` takes two)
+MAX_SCHEMA_BYTES = 256 * 1024
+# Tokens a grammar may force before the model chooses anything. A required property that refers back to its own
+# schema forces `{"a": {"a": ...` without end; llguidance stops at its item limit, tens of thousands of tokens in.
+MAX_FORCED_TOKENS = 4096
 
 
 class GrammarError(ValueError):
@@ -58,7 +65,23 @@ def check_json_schema(schema) -> str | None:
     implement), in one line; None when it can."""
     if not isinstance(schema, (dict, bool)):
         return f"a JSON Schema must be an object, got {type(schema).__name__}"
-    return _schema_error(json.dumps(schema, sort_keys=True))
+    if (depth := json_depth(schema)) > MAX_SCHEMA_DEPTH:
+        return f"the schema nests {depth} levels deep; at most {MAX_SCHEMA_DEPTH} are allowed"
+    text = json.dumps(schema, sort_keys=True)
+    if len(text) > MAX_SCHEMA_BYTES:
+        return f"the schema is {len(text)} bytes as JSON; at most {MAX_SCHEMA_BYTES} are allowed"
+    return _schema_error(text)
+
+
+def json_depth(value) -> int:
+    """How deeply dicts and lists nest in `value` (without recursion, so any depth is safe to measure)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 @lru_cache(maxsize=256)  # agents send the same tools every turn
@@ -154,6 +177,10 @@ class Grammars:
         compiled = llguidance.LLMatcher(tokenizer, grammar, log_level=0)
         if compiled.is_error():
             raise GrammarError(f"the grammar does not compile: {grammar_error(grammar, tokenizer) or compiled.get_error()}")
+        probe = compiled.deep_copy()
+        if len(probe.compute_ff_tokens()) >= MAX_FORCED_TOKENS or probe.is_error():
+            raise GrammarError("the grammar forces an endless output before the model can choose anything (a required "
+                               "property whose schema refers back to itself?)")
         with self._lock:
             self._compiled[grammar] = compiled
             while len(self._compiled) > _COMPILED_CACHE_SIZE:

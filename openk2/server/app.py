@@ -17,7 +17,7 @@ from . import agent_api, anthropic, openai, playground
 from .agent_api import AgentSessions
 from .auth import Auth, AuthMiddleware, KeyStore, RateLimiter
 from .db import open_database
-from .errors import APIError, install_error_handlers
+from .errors import APIError, UnhandledErrors, install_error_handlers
 from .metrics import Metrics
 from .serving import Serving
 from .settings import ModelSettings, ServerConfig
@@ -63,6 +63,7 @@ def create_app(llm: LLMEngine, model: ModelSettings, config: ServerConfig | None
     install_error_handlers(app, metrics)
     # Added last, so it runs first: nothing reads a body before the key is checked.
     app.add_middleware(AuthMiddleware, auth=auth, public_docs=config.public_docs, public_metrics=config.public_metrics)
+    app.add_middleware(UnhandledErrors)
 
     @app.get("/health", tags=["Server"], responses={503: {"description": "the engine thread has stopped"}})
     async def health() -> Response:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import re
+import traceback
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..engine.grammar import GrammarError
 from .metrics import Metrics
@@ -92,7 +94,8 @@ def validation_message(problems: list[dict]) -> tuple[str, str | None]:
 
 def install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
     """Every way a request can fail becomes its protocol's error body, counted in the metrics; `app.state.
-    error_response(request, APIError)` renders one for code outside FastAPI's handlers (middleware)."""
+    error_response(request, APIError)` renders one for code outside FastAPI's handlers (middleware). Bugs: see
+    UnhandledErrors."""
 
     def error_response(request: Request, error: APIError) -> JSONResponse:
         if speaks_anthropic(request):
@@ -122,7 +125,39 @@ def install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
     async def http_error(request: Request, error: HTTPException) -> JSONResponse:
         return error_response(request, APIError(error.status_code, str(error.detail)))
 
-    @app.exception_handler(Exception)
-    async def internal_error(request: Request, error: Exception) -> JSONResponse:
-        logger.exception("unhandled error in %s %s", request.method, request.url.path, exc_info=error)
-        return error_response(request, APIError(500, "internal server error"))
+
+class UnhandledErrors:
+    """A bug becomes a 500 in the protocol's format, with its traceback logged once per place it was raised and one
+    line per request after that: a request that trips a bug once will be sent again (by a client's retries, or on
+    purpose), and must not flood the log. (FastAPI's own handler for Exception re-raises, so the server logs every
+    traceback again.) Outermost of the app's middleware, so failures in the others are caught too."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+        self.logged: set[tuple] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def watch(message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as error:  # noqa: BLE001
+            request = Request(scope)
+            frame = traceback.extract_tb(error.__traceback__)[-1:]
+            site = (type(error).__name__, *((frame[0].filename, frame[0].lineno) if frame else ()))
+            if site in self.logged:
+                logger.error("unhandled error in %s %s: %s: %s (traceback logged before)", request.method,
+                             request.url.path, type(error).__name__, str(error)[:200])
+            else:
+                self.logged.add(site)
+                logger.exception("unhandled error in %s %s", request.method, request.url.path, exc_info=error)
+            if not started:  # else the status line is out: all we can do is end the response
+                response = scope["app"].state.error_response(request, APIError(500, "internal server error"))
+                await response(scope, receive, send)

@@ -110,6 +110,11 @@ class Generation:
     async def start(self) -> None:
         """Reserve the most the request may use against its key's limit, then submit every choice to the engine;
         a refusal (bad parameter, full queue) cancels those already in."""
+        capacity = self.serving.engine.capacity
+        if len(self.params) > capacity:  # could never run, however long the client waits: not a 503
+            raise APIError(400, f"this request asks for {len(self.params)} answers ({len(self.prompts)} prompts x n = "
+                                f"{self.n}), but this server holds at most {capacity} at once: send fewer prompts or "
+                                "a smaller n", "n" if self.n > 1 else "prompt")
         most = sum(len(p.ids) for p in self.prompts) + sum(p.max_tokens for p in self.params)
         self.reservation = self.serving.limiter.reserve(self.caller, most)
         try:

@@ -125,7 +125,16 @@ def sampling_params(body: SamplingFields, serving: Serving, prompt: Prompt, max_
         grammar=prompt.grammar,
         logprobs=logprobs,
         top_logprobs=top_logprobs,
+        logit_bias=logit_bias(body.logit_bias),
     )
+
+
+def logit_bias(bias: dict[str, float] | None) -> dict[int, float]:
+    """OpenAI's logit_bias keys are token ids written as strings; the engine checks the ids and values."""
+    try:
+        return {int(token): value for token, value in (bias or {}).items()}
+    except ValueError:
+        raise APIError(400, "logit_bias keys must be token ids (integers written as strings)", "logit_bias") from None
 
 
 def chat_completion(generation: Generation, body: ChatCompletionRequest) -> ChatCompletion:

@@ -193,6 +193,7 @@ class SamplingFields(Lenient):
     seed: int | None = Field(None, **SEED_RANGE)
     presence_penalty: float | None = Field(None, ge=-2, le=2)
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    logit_bias: dict[str, float] | None = None  # token id (as a string) -> bias in [-100, 100]
     user: str | None = None
     # Extensions that vLLM's OpenAI server accepts too (the openai client sends them via extra_body).
     top_k: int | None = Field(None, ge=0)
