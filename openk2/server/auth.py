@@ -214,7 +214,8 @@ def authenticate(request: Request) -> Caller:
 
 
 DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
-OPEN_PATHS = ("/", "/health")  # who is here, and is it alive: for load balancers
+OPEN_PATHS = ("/", "/health")  # who is here (or the playground page), and is it alive: for load balancers
+OPEN_PREFIXES = ("/playground/",)  # the playground page's own files (no data: its API calls carry the key)
 
 
 class AuthMiddleware:
@@ -227,7 +228,7 @@ class AuthMiddleware:
         self.public = set(OPEN_PATHS) | (set(DOCS_PATHS) if public_docs else set()) | ({"/metrics"} if public_metrics else set())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.public:
+        if scope["type"] != "http" or scope["path"] in self.public or scope["path"].startswith(OPEN_PREFIXES):
             return await self.app(scope, receive, send)
         request = Request(scope)
         try:
