@@ -232,6 +232,7 @@ def chat(
 
 # The other packages' commands, mounted last (their modules import only cli_support, not this module).
 from .agent.cli import agent as agent_command, mcp_app  # noqa: E402
+from .evals.cli import eval_app  # noqa: E402
 from .server.cli import keys_app, serve, usage  # noqa: E402
 from .train.cli import train_app  # noqa: E402
 
@@ -241,6 +242,7 @@ app.add_typer(keys_app, name="keys")
 app.command(name="agent")(agent_command)
 app.add_typer(mcp_app, name="mcp")
 app.add_typer(train_app, name="train")
+app.add_typer(eval_app, name="eval")
 
 
 def main() -> None:

@@ -314,17 +314,18 @@ def test_engine_refuses_bad_grammars_before_work(engine):
     assert not engine.has_work
 
 
-def test_vendor_verifier_benchmark_reports_100_percent(random_server):
-    """bench/tool_schema_accuracy.py, run as users run it, against the live server: every finished call validates."""
+def test_vendor_verifier_measure_reports_100_percent(random_server, tmp_path):
+    """`openk2 eval schema` (the K2 Vendor Verifier's measure), run as users run it, against the live server: every
+    finished call validates."""
     import subprocess
     import sys
-    from pathlib import Path
 
-    script = Path(__file__).parent.parent / "bench" / "tool_schema_accuracy.py"
-    result = subprocess.run([sys.executable, str(script), "--base-url", random_server.url, "--limit", "24",
-                             "--max-tokens", "160", "--temperature", "1.0"], capture_output=True, text=True, timeout=300)
+    out = tmp_path / "schema"
+    result = subprocess.run([sys.executable, "-m", "openk2.evals.cli", "schema", "--base-url", random_server.url,
+                             "--limit", "24", "--max-tokens", "160", "--temperature", "1.0", "--out", str(out)],
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    summary = json.loads((out / "report.json").read_text())["summary"]
     assert summary["failed"] == 0 and summary["count_finish_reason_tool_calls"] >= 8
     assert summary["count_successful_tool_call"] == summary["count_finish_reason_tool_calls"]
     assert summary["schema_accuracy"] == 1.0

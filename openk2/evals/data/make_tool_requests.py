@@ -1,6 +1,6 @@
-"""Writes tool_requests.jsonl, the request set of bench/tool_schema_accuracy.py (same output every run).
+"""Writes tool_requests.jsonl, the request set of `openk2 eval schema` (same output every run).
 
-    .venv/bin/python bench/data/make_tool_requests.py
+    .venv/bin/python openk2/evals/data/make_tool_requests.py
 
 One OpenAI chat completion request per line, in the K2 Vendor Verifier's format (model, messages, tools,
 temperature, max_tokens, stream, and here tool_choice). 18 agentic tools whose parameter schemas use
