@@ -146,3 +146,33 @@ def injection_agent(obedient: bool):
         return answer(next(text for word, text in facts.items() if word in prompt))
 
     return script
+
+
+def task_key(messages: list[dict]) -> str:
+    """Which task a conversation belongs to: its system prompt (the world) and first request."""
+    return json.dumps([messages[0].get("content"), messages[1].get("content")], ensure_ascii=False)
+
+
+def tasks_oracle(tasks: list, broken: str | None = None):
+    """Replays each synthetic task's expert conversation (`task.solution`), one assistant turn per request; `broken`
+    names a task whose first call to a tool with arguments gets one wrong argument value."""
+    solutions = {}
+    for task in tasks:
+        turns = [m for m in task.solution if m["role"] == "assistant"]
+        if task.id == broken:
+            turns = [json.loads(json.dumps(t)) for t in turns]
+            call = next(c for t in turns for c in t.get("tool_calls") or [] if json.loads(c["function"]["arguments"]))
+            arguments = json.loads(call["function"]["arguments"])
+            name, value = next(iter(arguments.items()))
+            arguments[name] = value + 1 if isinstance(value, int) and not isinstance(value, bool) else f"{value} (wrong)"
+            call["function"]["arguments"] = json.dumps(arguments, ensure_ascii=False)
+        solutions[task_key(task.solution)] = turns
+
+    def script(request: dict) -> dict:
+        messages = request["messages"]
+        turns = solutions[task_key(messages)]
+        turn = turns[sum(m["role"] == "assistant" for m in messages)]
+        made = [(c["function"]["name"], c["function"]["arguments"]) for c in turn.get("tool_calls") or []]
+        return calls(*made, content=turn.get("content") or "") if made else answer(turn.get("content") or "")
+
+    return script

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -68,6 +69,8 @@ async def start(name: str, ctx: typer.Context, base_url: str, api_key: str, mode
     """Connect, find the model, open (or resume) the results file and spell out the command."""
     if timeout <= 0 or retries < 0:
         raise ValueError("--timeout must be > 0 and --retries >= 0")
+    for name in ("httpx", "openai", "LiteLLM"):  # one INFO line per request would scroll the progress bar away
+        logging.getLogger(name).setLevel(logging.WARNING)
     base = endpoint.api_base(base_url)
     api = endpoint.client(base, api_key, timeout, retries)
     model = model or await endpoint.served_model(api)

@@ -15,6 +15,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,8 @@ async def run_trials(
     exception is a bug in the eval and propagates.
     """
     trials = list(trials)
+    # Trials that run synchronous code in threads (tau2's simulations, building worlds) get as many threads as trials.
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=concurrency + 4))
     keys = [key for key, _ in trials]
     assert len(set(keys)) == len(keys), "trial keys must be unique"
     todo = [(key, trial) for key, trial in trials if not results.finished(key)]

@@ -26,7 +26,10 @@ CATEGORIES = ("invalid_call", "wrong_tool", "wrong_argument", "missing_clarifica
 
 def load(path: Path | None, split: str, n: int, seed: int, languages: tuple[str, ...]) -> list[Any]:
     """The tasks: read from a file `openk2 synth` wrote, or generated here (the same tasks for the same arguments)."""
-    import openk2.synth as synth
+    try:
+        import openk2.synth as synth
+    except ImportError as error:
+        raise ValueError(f"openk2 eval tasks needs the synthetic task suite, openk2.synth ({error})") from None
 
     if path is not None:
         if not path.is_file():

