@@ -62,16 +62,16 @@ def test_schema_covers_the_supported_types():
     assert p["ratio"] == {"type": "number"} and p["flag"] == {"type": "boolean"}
     assert p["priority"] == {"enum": ["low", "high"], "type": "string", "description": "how urgent."}
     assert p["mode"] == {"enum": ["fast", "slow"], "type": "string"}
-    assert p["maybe"] == {"anyOf": [{"type": "integer"}, {"type": "null"}], "default": None}
-    assert p["tags"]["anyOf"][0] == {"type": "array", "items": {"type": "string"}}
-    address = p["address"]["anyOf"][0]  # nested models are inlined: no $ref for the model to chase
+    assert p["maybe"] == {"type": "integer"}  # optional: not required, and no anyOf-null for the model to read
+    assert p["tags"] == {"type": "array", "items": {"type": "string"}}
+    address = p["address"]  # nested models are inlined: no $ref for the model to chase
     assert address["type"] == "object" and address["required"] == ["street", "city"]
     assert address["properties"]["city"] == {"type": "string", "description": "the city"}
-    window = p["window"]["anyOf"][0]
+    window = p["window"]
     assert window["properties"]["minutes"] == {"type": "integer", "default": 30} and window["required"] == ["start"]
     assert p["window"]["description"] == "when."
-    assert p["scores"]["anyOf"][0] == {"type": "object", "additionalProperties": {"type": "number"}}
-    assert p["pair"]["anyOf"][0]["prefixItems"] == [{"type": "integer"}, {"type": "string"}]
+    assert p["scores"] == {"type": "object", "additionalProperties": {"type": "number"}}
+    assert p["pair"]["prefixItems"] == [{"type": "integer"}, {"type": "string"}]
     assert t.parameters["required"] == ["text", "count", "ratio", "flag", "priority", "mode"]
     assert t.parameters["additionalProperties"] is False
     text = str(t.parameters)

@@ -14,8 +14,7 @@ from rich.markup import escape
 
 from openk2.cli_support import user_errors
 
-from .runtime import Budget, Event, ToolCall, approve_all, deny_all
-from .sessions import SYSTEM_PROMPT
+from .runtime import Budget, Event, ToolCall, approve_all, default_system_prompt, deny_all
 
 DEFAULT_BUDGET = Budget()
 APP_NAMES = ("calendar", "email", "booking")
@@ -112,7 +111,7 @@ async def run_agent(task: str, base_url: str, api_key: str, model: str, apps: li
             tools += await stack.enter_async_context(mcp_tools(target))
         client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=1)
         agent = Agent(client, model, tools, approve=policy, budget=budget, stream=stream, sampling=sampling)
-        prompt = system if system is not None else SYSTEM_PROMPT.format(world=world.describe() + " " if world else "")
+        prompt = system if system is not None else default_system_prompt(world.describe() if world else None)
         messages = ([{"role": "system", "content": prompt}] if prompt else []) + [{"role": "user", "content": task}]
         try:
             return await agent.run(messages, on_event=lambda event: render(console, event))

@@ -93,7 +93,12 @@ def arguments_model(fn: Callable, name: str, arg_docs: dict[str, str]) -> type[p
 
 
 def clean_schema(schema: dict) -> dict:
-    """Pydantic's JSON Schema made self-contained for a tool declaration: `$ref`s inlined, titles dropped."""
+    """Pydantic's JSON Schema made self-contained for a tool declaration: `$ref`s inlined, titles dropped.
+
+    An optional argument (`x: T | None = None`) is declared as plain T and left out of `required`: leaving it
+    out means None, so `anyOf [T, null]` and `"default": null` only make the declaration longer for the model
+    to read (the tool still accepts an explicit null).
+    """
     defs = schema.get("$defs", {})
 
     def walk(node: Any, seen: tuple[str, ...]) -> Any:
@@ -107,6 +112,11 @@ def clean_schema(schema: dict) -> dict:
                 raise ValueError(f"recursive type {ref} cannot be inlined into a tool schema")
             siblings = {k: v for k, v in node.items() if k != "$ref"}
             return {**walk(defs[ref], seen + (ref,)), **walk(siblings, seen)}
+        branches = node.get("anyOf")
+        if "default" in node and node["default"] is None and isinstance(branches, list) and len(branches) == 2 \
+                and {"type": "null"} in branches:
+            rest = {k: v for k, v in node.items() if k not in ("anyOf", "default")}
+            return walk({**next(b for b in branches if b != {"type": "null"}), **rest}, seen)
         out = {}
         for key, value in node.items():
             if key in ("title", "$defs"):

@@ -8,7 +8,7 @@ from typing import Literal
 
 from ..tools import Tool, function_tool
 from .store import Store
-from .world import NOW, from_db, now, show_time, to_db, zone
+from .world import NOW, Cast, from_db, now, show_time, to_db, zone
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS flights (id TEXT PRIMARY KEY, flight_no TEXT NOT NULL, origin TEXT NOT NULL,
@@ -34,22 +34,7 @@ CITIES = {"London": ("LHR", "Europe/London"), "Berlin": ("BER", "Europe/Berlin")
 ROUTES = [("London", "Berlin", "NW", 1.75, 90), ("London", "Paris", "NW", 1.25, 80), ("London", "New York", "AT", 8.0, 420),
           ("Berlin", "Paris", "EU", 1.75, 85), ("Berlin", "New York", "AT", 9.0, 460), ("Paris", "New York", "AT", 8.5, 440)]
 DEPARTURES = (time(7, 30), time(13, 15), time(18, 45))
-HOTELS = [("London", "Pancras Grand Hotel", "King's Cross", 4, 230), ("London", "Soho Square Inn", "Soho", 3, 180),
-          ("London", "Thames View Hotel", "South Bank", 5, 390), ("Berlin", "Hotel Mitte", "Mitte", 4, 150),
-          ("Berlin", "Spree Loft", "Friedrichshain", 3, 110), ("Berlin", "Tiergarten Palace", "Tiergarten", 5, 280),
-          ("Paris", "Hotel du Marais", "Le Marais", 4, 220), ("Paris", "Gare du Nord Hotel", "10e", 3, 140),
-          ("Paris", "Rive Gauche Palace", "Saint-Germain", 5, 420), ("New York", "Midtown Tower", "Midtown", 4, 310),
-          ("New York", "Brooklyn Bridge Inn", "Brooklyn", 3, 210), ("New York", "Central Park Grand", "Upper East Side", 5, 520)]
 ROOMS_PER_HOTEL = 8
-RESTAURANTS = [("London", "Granary Kitchen", "King's Cross", "British", 45), ("London", "Coal Drops Bistro", "King's Cross", "French", 55),
-               ("London", "Pancras Pasta", "King's Cross", "Italian", 35), ("London", "Canal Sushi", "King's Cross", "Japanese", 60),
-               ("London", "Soho Tandoor", "Soho", "Indian", 40), ("London", "Little Lisbon", "Soho", "Portuguese", 45),
-               ("London", "Shoreditch Smokehouse", "Shoreditch", "Barbecue", 38),
-               ("London", "Garden Court", "Covent Garden", "Modern European", 70),
-               ("Berlin", "Spree Haus", "Mitte", "German", 40), ("Berlin", "Kreuzberg Kitchen", "Kreuzberg", "Middle Eastern", 30),
-               ("Paris", "Le Petit Marais", "Le Marais", "French", 60), ("Paris", "Canal Saint-Martin Bistro", "10e", "French", 45),
-               ("New York", "Hudson Yards Grill", "Midtown", "Steakhouse", 90),
-               ("New York", "Brooklyn Noodle Bar", "Brooklyn", "Asian", 35)]
 SEATINGS = tuple(time(h, m) for h, m in [(12, 0), (12, 30), (13, 0), (13, 30), (18, 0), (18, 30), (19, 0), (19, 30),
                                            (20, 0), (20, 30), (21, 0), (21, 30)])
 SEATS_PER_SEATING = 24
@@ -66,7 +51,7 @@ class Booking:
         self.store = store
         store.script(SCHEMA)
 
-    def reset(self, rng: random.Random) -> None:
+    def reset(self, rng: random.Random, cast: Cast) -> None:
         """A fresh three-week catalogue with seeded prices and demand, and two bookings the user already holds."""
         self.store.clear(reversed(self.tables))
         first = NOW.date()
@@ -83,19 +68,30 @@ class Booking:
                         flights.append((f"{number}-{day.isoformat()}", number, origin, destination, to_db(depart),
                                         to_db(depart + timedelta(hours=hours)), saver, round(saver * 1.8), seats))
         self.store.executemany("INSERT INTO flights VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", flights)
-        hotels = [(f"H{i + 1}", name, city, area, stars) for i, (city, name, area, stars, _) in enumerate(HOTELS)]
+        hotels = [(f"H{i + 1}", name, city, area, stars) for i, (city, name, area, stars, _) in enumerate(cast.hotels)]
         self.store.executemany("INSERT INTO hotels VALUES (?, ?, ?, ?, ?)", hotels)
         self.store.executemany("INSERT INTO hotel_nights VALUES (?, ?, ?, ?)", [
             (f"H{i + 1}", day.isoformat(), round(price * rng.uniform(0.85, 1.3) * (1.15 if day.weekday() >= 4 else 1)),
-             rng.choice([0, 1, 2, 3, 5, ROOMS_PER_HOTEL])) for i, (*_, price) in enumerate(HOTELS) for day in days])
-        restaurants = [(f"R{i + 1}", name, city, area, cuisine, price) for i, (city, name, area, cuisine, price) in enumerate(RESTAURANTS)]
+             rng.choice([0, 1, 2, 3, 5, ROOMS_PER_HOTEL])) for i, (*_, price) in enumerate(cast.hotels) for day in days])
+        restaurants = [(f"R{i + 1}", name, city, area, cuisine, price)
+                       for i, (city, name, area, cuisine, price) in enumerate(cast.restaurants)]
         self.store.executemany("INSERT INTO restaurants VALUES (?, ?, ?, ?, ?, ?)", restaurants)
         self.store.executemany("INSERT INTO restaurant_slots VALUES (?, ?, ?, ?)", [
             (rid, day.isoformat(), at.strftime("%H:%M"), SEATS_PER_SEATING - min(SEATS_PER_SEATING, int(
                 rng.betavariate(2, 2 if day.weekday() < 4 else 1) * 1.2 * SEATS_PER_SEATING)))
             for rid, *_ in restaurants for day in days for at in SEATINGS])
-        self.book_restaurant("R5", (first + timedelta(days=4)).isoformat(), "19:00", 4)
-        self.book_hotel("H7", (first + timedelta(days=14)).isoformat(), (first + timedelta(days=16)).isoformat())
+        # The user already holds a dinner for four this Friday and a hotel stay in two weeks (wherever there is room).
+        friday, stay = (first + timedelta(days=4)).isoformat(), (first + timedelta(days=14)).isoformat()
+        table = self.store.row("SELECT * FROM restaurant_slots WHERE day = ? AND time >= '19:00' AND seats_left >= 4 "
+                               "ORDER BY restaurant_id = ? DESC, time, restaurant_id LIMIT 1",
+                               [friday, f"R{min(5, len(restaurants))}"])
+        if table:
+            self.book_restaurant(table["restaurant_id"], friday, table["time"], 4)
+        room = self.store.row("SELECT hotel_id FROM hotel_nights WHERE night IN (?, ?) GROUP BY hotel_id "
+                              "HAVING min(rooms_left) >= 1 AND count(*) = 2 ORDER BY hotel_id = ? DESC, hotel_id LIMIT 1",
+                              [stay, (first + timedelta(days=15)).isoformat(), f"H{min(7, len(hotels))}"])
+        if room:
+            self.book_hotel(room["hotel_id"], stay, (first + timedelta(days=16)).isoformat())
 
     # --- helpers --------------------------------------------------------------------------------
 

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 from ..tools import Tool, function_tool
 from .store import Store
-from .world import (NOW, PEOPLE, USER, WORK_END, WORK_START, find_person, from_db, now, parse_time, setting, show_time,
-                    to_db, user, zone)
+from .world import (NOW, WORK_END, WORK_START, Cast, find_person, from_db, now, parse_time, setting, show_time, to_db,
+                    user, zone)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, title TEXT NOT NULL, start_utc TEXT NOT NULL,
@@ -20,8 +20,7 @@ CREATE TABLE IF NOT EXISTS attendees (event_id INTEGER NOT NULL REFERENCES event
 """
 MAX_EVENT = timedelta(days=7)
 MAX_SEARCH_WINDOW = timedelta(days=31)
-MEETING_TITLES = ["Roadmap review", "Design critique", "Hiring sync", "Customer call", "Budget planning",
-                  "Architecture deep-dive", "Quarterly OKRs", "Interview", "Vendor demo", "Focus time"]
+
 
 
 class Calendar:
@@ -36,30 +35,32 @@ class Calendar:
 
     # --- world building -------------------------------------------------------------------------
 
-    def reset(self, rng: random.Random) -> None:
+    def reset(self, rng: random.Random, cast: Cast) -> None:
         """A fresh fortnight (this week and next): daily stand-ups, a weekly 1:1 and random meetings."""
         self.store.clear(self.tables)
-        london, berlin = ZoneInfo("Europe/London"), ZoneInfo("Europe/Berlin")
-        monday = NOW.astimezone(london).date()
+        people = [p.email for p in cast.people]
+        me, manager = people[0], cast.people[1]
+        home, manager_zone = ZoneInfo(cast.user.timezone), ZoneInfo(manager.timezone)
+        monday = NOW.astimezone(home).date()
         days = [monday + timedelta(days=d) for d in range(14) if (monday + timedelta(days=d)).weekday() < 5]
-        team = [USER, "ben.okafor@northwind.example", "eli.novak@northwind.example"]
+        team = [me, people[2], people[5]]
         for day in days:
-            self.insert("Stand-up", datetime.combine(day, time(9, 30), london), timedelta(minutes=15), "Europe/London",
-                        USER, team, location="Video call")
+            self.insert("Stand-up", datetime.combine(day, time(9, 30), home), timedelta(minutes=15), home.key,
+                        me, team, location="Video call")
             if day.weekday() == 1:
-                self.insert("1:1 Anna / Sam", datetime.combine(day, time(14, 0), berlin), timedelta(minutes=30),
-                            "Europe/Berlin", "anna.schmidt@northwind.example", ["anna.schmidt@northwind.example", USER])
-        people = [p[0] for p in PEOPLE]
+                self.insert(f"1:1 {manager.first_name} / {cast.user.first_name}",
+                            datetime.combine(day, time(14, 0), manager_zone), timedelta(minutes=30), manager_zone.key,
+                            manager.email, [manager.email, me])
         for _ in range(40):  # random meetings that fit everyone's working hours and existing diaries
-            organizer = rng.choice(people)
-            guests = [organizer] + rng.sample([p for p in people if p != organizer], rng.randint(0, 2))
+            organizer = rng.choice(people[:7])
+            guests = [organizer] + rng.sample([p for p in people[:7] if p != organizer], rng.randint(0, 2))
             tz = zone(self.person_zone(organizer))
             day = rng.choice(days)
             start = datetime.combine(day, time(rng.randint(WORK_START, WORK_END - 2), rng.choice((0, 30))), tz)
             length = timedelta(minutes=rng.choice((30, 60, 60, 90)))
             fits = all(working_hours(zone(self.person_zone(g)), start, start + length) for g in guests)
             if fits and not self.busy(guests, start, start + length):
-                self.insert(rng.choice(MEETING_TITLES), start, length, tz.key, organizer, guests)
+                self.insert(rng.choice(cast.meeting_titles), start, length, tz.key, organizer, guests)
 
     def insert(self, title: str, start: datetime, length: timedelta, tz: str, organizer: str, guests: list[str],
                location: str = "", description: str = "") -> int:

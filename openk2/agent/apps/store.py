@@ -20,6 +20,13 @@ class Store:
         self.db.execute("PRAGMA foreign_keys = ON")
         self.lock = threading.RLock()
 
+    def copy(self) -> Store:
+        """A new in-memory store holding this one's current contents."""
+        clone = Store()
+        with self.lock:
+            self.db.backup(clone.db)
+        return clone
+
     def script(self, sql: str) -> None:
         with self.lock:
             assert not self.db.in_transaction, "executescript would commit the open transaction"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -22,7 +23,69 @@ PEOPLE = [
     ("eli.novak@northwind.example", "Eli Novak", "Europe/Berlin", "Northwind Labs", "engineer"),
     ("priya.patel@acme.example", "Priya Patel", "Europe/London", "Acme Corp", "procurement"),
 ]
+HOTELS = [("London", "Pancras Grand Hotel", "King's Cross", 4, 230), ("London", "Soho Square Inn", "Soho", 3, 180),
+          ("London", "Thames View Hotel", "South Bank", 5, 390), ("Berlin", "Hotel Mitte", "Mitte", 4, 150),
+          ("Berlin", "Spree Loft", "Friedrichshain", 3, 110), ("Berlin", "Tiergarten Palace", "Tiergarten", 5, 280),
+          ("Paris", "Hotel du Marais", "Le Marais", 4, 220), ("Paris", "Gare du Nord Hotel", "10e", 3, 140),
+          ("Paris", "Rive Gauche Palace", "Saint-Germain", 5, 420), ("New York", "Midtown Tower", "Midtown", 4, 310),
+          ("New York", "Brooklyn Bridge Inn", "Brooklyn", 3, 210), ("New York", "Central Park Grand", "Upper East Side", 5, 520)]
+RESTAURANTS = [("London", "Granary Kitchen", "King's Cross", "British", 45), ("London", "Coal Drops Bistro", "King's Cross", "French", 55),
+               ("London", "Pancras Pasta", "King's Cross", "Italian", 35), ("London", "Canal Sushi", "King's Cross", "Japanese", 60),
+               ("London", "Soho Tandoor", "Soho", "Indian", 40), ("London", "Little Lisbon", "Soho", "Portuguese", 45),
+               ("London", "Shoreditch Smokehouse", "Shoreditch", "Barbecue", 38),
+               ("London", "Garden Court", "Covent Garden", "Modern European", 70),
+               ("Berlin", "Spree Haus", "Mitte", "German", 40), ("Berlin", "Kreuzberg Kitchen", "Kreuzberg", "Middle Eastern", 30),
+               ("Paris", "Le Petit Marais", "Le Marais", "French", 60), ("Paris", "Canal Saint-Martin Bistro", "10e", "French", 45),
+               ("New York", "Hudson Yards Grill", "Midtown", "Steakhouse", 90),
+               ("New York", "Brooklyn Noodle Bar", "Brooklyn", "Asian", 35)]
+MEETING_TITLES = ["Roadmap review", "Design critique", "Hiring sync", "Customer call", "Budget planning",
+                  "Architecture deep-dive", "Quarterly OKRs", "Interview", "Vendor demo", "Focus time"]
 WORK_START, WORK_END = 9, 17  # everyone's working hours, in their own time zone
+
+
+@dataclass(frozen=True)
+class Person:
+    email: str
+    name: str
+    timezone: str
+    organisation: str
+    role: str
+
+    @property
+    def first_name(self) -> str:
+        return self.name.split()[0]
+
+
+@dataclass(frozen=True)
+class Cast:
+    """The entities a world is built from: the user and the people they work with, their office, the venues.
+
+    `people[0]` is the user. The apps give the first seven people fixed parts, so a world with other names
+    keeps the same shape: 1 the user's manager (Berlin), 2 a designer and 5 an engineer on the user's team,
+    3 a colleague in Singapore, 4 one in New York, 6 a contact at another company. Anyone after those is
+    simply in the address book. Hotels are (city, name, neighbourhood, stars, typical nightly price);
+    restaurants are (city, name, neighbourhood, cuisine, price per person); prices in GBP.
+    """
+
+    people: tuple[Person, ...]
+    office: str
+    hotels: tuple[tuple[str, str, str, int, int], ...]
+    restaurants: tuple[tuple[str, str, str, str, int], ...]
+    meeting_titles: tuple[str, ...]
+
+    @property
+    def user(self) -> Person:
+        return self.people[0]
+
+    def __post_init__(self):
+        if len(self.people) < 7:
+            raise ValueError(f"a cast needs at least 7 people (the user and six colleagues), not {len(self.people)}")
+        emails = [p.email for p in self.people]
+        if len(set(emails)) != len(emails):
+            raise ValueError("every person in a cast needs their own e-mail address")
+
+DEFAULT_CAST = Cast(people=tuple(Person(*p) for p in PEOPLE), office=OFFICE, hotels=tuple(HOTELS),
+                    restaurants=tuple(RESTAURANTS), meeting_titles=tuple(MEETING_TITLES))
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS world (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -32,11 +95,12 @@ CREATE TABLE IF NOT EXISTS people (email TEXT PRIMARY KEY, name TEXT NOT NULL, t
 TABLES = ("world", "people")
 
 
-def reset_world(store: Store, seed: int) -> None:
+def reset_world(store: Store, seed: int, cast: Cast) -> None:
     store.clear(TABLES)
     store.executemany("INSERT INTO world VALUES (?, ?)",
-                      [("now", to_db(NOW)), ("user", USER), ("office", OFFICE), ("seed", str(seed))])
-    store.executemany("INSERT INTO people VALUES (?, ?, ?, ?, ?)", PEOPLE)
+                      [("now", to_db(NOW)), ("user", cast.user.email), ("office", cast.office), ("seed", str(seed))])
+    store.executemany("INSERT INTO people VALUES (?, ?, ?, ?, ?)",
+                      [(p.email, p.name, p.timezone, p.organisation, p.role) for p in cast.people])
 
 
 def setting(store: Store, key: str) -> str:
