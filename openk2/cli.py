@@ -234,6 +234,7 @@ def chat(
 from .agent.cli import agent as agent_command, mcp_app  # noqa: E402
 from .evals.cli import eval_app  # noqa: E402
 from .server.cli import keys_app, serve, usage  # noqa: E402
+from .synth.cli import synth as synth_command  # noqa: E402
 from .train.cli import train_app  # noqa: E402
 
 app.command()(serve)
@@ -243,6 +244,7 @@ app.command(name="agent")(agent_command)
 app.add_typer(mcp_app, name="mcp")
 app.add_typer(train_app, name="train")
 app.add_typer(eval_app, name="eval")
+app.command(name="synth")(synth_command)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
 import re
@@ -76,11 +77,14 @@ def parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
     return " ".join(" ".join(description).split()), args
 
 
-def arguments_model(fn: Callable, name: str, arg_docs: dict[str, str]) -> type[pydantic.BaseModel]:
-    """A pydantic model of `fn`'s parameters: it yields the JSON Schema and validates the model's arguments."""
+def arguments_model(fn: Callable, name: str, arg_docs: dict[str, str], bound: bool = False) -> type[pydantic.BaseModel]:
+    """A pydantic model of `fn`'s parameters: it yields the JSON Schema and validates the model's arguments.
+
+    `bound`: fn is the function of a bound method, whose first parameter (self) is not an argument.
+    """
     hints = typing.get_type_hints(fn, include_extras=True)
     fields: dict[str, Any] = {}
-    for param in inspect.signature(fn).parameters.values():
+    for param in list(inspect.signature(fn).parameters.values())[int(bound):]:
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             raise ValueError(f"tool {name}: *{param.name} cannot be described in a JSON Schema; name every parameter")
         if param.name not in hints:
@@ -151,6 +155,17 @@ def error_text(e: BaseException) -> str:
     return f"Error: {e}" if type(e) is ValueError else f"Error: {type(e).__name__}: {e}"
 
 
+@functools.lru_cache(maxsize=1024)
+def definition(fn: Callable, name: str, bound: bool) -> tuple[str, type[pydantic.BaseModel], str]:
+    """(description, arguments model, JSON Schema) of a function: built once per function, since building them
+    takes milliseconds and every new World makes its apps' tools again (bound methods share their function's)."""
+    doc_description, arg_docs = parse_docstring(fn.__doc__)
+    model = arguments_model(fn, name, arg_docs, bound)
+    parameters = clean_schema(model.model_json_schema())
+    parameters.setdefault("properties", {})
+    return doc_description, model, json.dumps(parameters)  # as text: each tool gets its own copy (json.loads is cheap)
+
+
 def function_tool(fn: Callable, *, name: str | None = None, description: str | None = None,
                   side_effect: bool = False) -> Tool:
     """A Tool from a typed function (sync or async, plain or bound method).
@@ -162,10 +177,8 @@ def function_tool(fn: Callable, *, name: str | None = None, description: str | N
     name = name or fn.__name__
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
         raise ValueError(f"tool name {name!r} must be 1-64 letters, digits, '_' or '-'")
-    doc_description, arg_docs = parse_docstring(fn.__doc__)
-    model = arguments_model(fn, name, arg_docs)
-    parameters = clean_schema(model.model_json_schema())
-    parameters.setdefault("properties", {})
+    doc_description, model, schema_text = definition(getattr(fn, "__func__", fn), name, hasattr(fn, "__func__"))
+    parameters = json.loads(schema_text)
     is_async = inspect.iscoroutinefunction(fn)
 
     async def run(arguments: dict) -> ToolResult:

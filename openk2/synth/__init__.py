@@ -10,7 +10,7 @@ and a judge, in a training split and a held-out one (`openk2 synth`).
 
 from .episode import Episode, run_episode
 from .family import FAMILIES, families_for
-from .generate import generate, generate_tasks
+from .pipeline import generate, generate_tasks
 from .grade import CATEGORIES, Grade
 from .rollout import judge, replay
 from .task import Environment, Task, load_tasks

@@ -20,6 +20,7 @@ class Episode:
     turns: int            # model calls
     usage: Usage
     stop_reason: str      # the agent's last stop: answer, length, max_turns, max_tokens, max_seconds
+    tools: list[dict]     # the declarations the agent saw
 
 
 async def run_episode(task: Task, client: Any, model: str, *, sampling: dict | None = None, budget: Budget | None = None,
@@ -53,4 +54,4 @@ async def run_episode(task: Task, client: Any, model: str, *, sampling: dict | N
         if reply is None:
             break
         messages = messages + [{"role": "user", "content": reply}]
-    return Episode(messages, task.grade(env, messages), turns, usage, stop)
+    return Episode(messages, task.grade(env, messages), turns, usage, stop, [t.spec() for t in env.tools])

@@ -122,9 +122,11 @@ class Context:
     def person(self, who: str) -> dict:
         return find_person(self.world.store, who)
 
-    def change(self, kind: str, op: str, id: Any = None, free: list[str] | None = None, **fields: Any) -> None:
-        """Expect a change: `contains_x=[[...]]` adds a text rule for field x; `free` lists fields that may change too."""
-        spec: dict[str, Any] = {"kind": kind, "op": op}
+    def change(self, record: str, op: str, /, id: Any = None, free: list[str] | None = None, **fields: Any) -> None:
+        """Expect a change to a record (event, email, booking, person, syn_...): `op` insert, update or delete; the
+        keyword arguments are the record's exact fields; `contains_x=[[...]]` adds a text rule for field x (each
+        group needs one of its alternatives); `free` lists fields an update may change as well."""
+        spec: dict[str, Any] = {"kind": record, "op": op}
         if id is not None:
             spec["id"] = id
         exact = {k: v for k, v in fields.items() if not k.startswith("contains_")}

@@ -72,21 +72,31 @@ async def expert_conversation(env: Environment, expert: Expert) -> list[dict]:
             sent = reply
 
 
-async def replay(task: Task, messages: list[dict]) -> tuple[Environment, str | None]:
-    """Run a conversation's tool calls again, in order, in a fresh world; the reason it diverged, if it did."""
+async def replay(task: Task, messages: list[dict]) -> tuple[Environment, list[dict], str | None]:
+    """Run a conversation's tool calls again, in order, in a fresh world.
+
+    Returns the environment, the conversation with each tool result as the replay produced it, and the reason
+    the replay diverged from the recorded results, if it did (None for a faithful conversation).
+    """
     env = task.environment()
-    recorded = {m.get("tool_call_id"): m.get("content") for m in messages if m.get("role") == "tool"}
+    fresh: dict[str, str] = {}
+    diverged = None
     for message in messages:
         for call in message.get("tool_calls") or []:
-            content = await run_call(env, call["function"]["name"], call["function"]["arguments"])
-            if call["id"] in recorded and recorded[call["id"]] != content:
-                return env, f"replaying {call['function']['name']} gave a different result"
-    return env, None
+            fresh[call["id"]] = await run_call(env, call["function"]["name"], call["function"]["arguments"])
+    replayed = []
+    for message in messages:
+        if message.get("role") == "tool" and message.get("tool_call_id") in fresh:
+            if message.get("content") != fresh[message["tool_call_id"]] and diverged is None:
+                diverged = f"replaying {message.get('name') or 'a call'} gave a different result"
+            message = {**message, "content": fresh[message["tool_call_id"]]}
+        replayed.append(message)
+    return env, replayed, diverged
 
 
 async def judge(task: Task, messages: list[dict]) -> Grade:
     """The judge: replay the conversation against a fresh world and grade it with the task's checker."""
-    env, diverged = await replay(task, messages)
+    env, _, diverged = await replay(task, messages)
     if diverged:
         return Grade(False, "invalid_call", [diverged])
     return task.grade(env, messages)

@@ -56,20 +56,24 @@ class Scenario:
     """A request in one domain, the oracle's plan and what a correct answer and end state hold.
 
     steps: each step is a list of calls made together (parallel when there are several); later steps may
-    depend on earlier results, which the oracle knows from the state. answer: results (one list per step)
-    -> the expert's final reply. facts: rubric groups the reply must mention (and tool results must show).
-    changes: the state changes writes must leave (rubric `changes` entries; kind = table name).
+    depend on earlier results, which the oracle knows from the state. answer: results (one list per step;
+    a result is the parsed JSON, or the error text) -> the expert's final reply. facts: rubric groups the
+    reply must mention (and tool results must show). says: groups the reply must contain that no tool states
+    (a refusal). changes: the state changes writes must leave (rubric `changes` entries, kind = table name,
+    e.g. {"kind": "syn_todo", "op": "insert", "fields": {...}}; see openk2/synth/grade.py).
     """
 
     request: str
     steps: list[list[Call]]
     answer: Callable[[list[list[Any]]], str]
     facts: list[list[str]] = field(default_factory=list)
+    says: list[list[str]] = field(default_factory=list)
     changes: list[dict] = field(default_factory=list)
-    tags: tuple[str, ...] = ()
 
 
-ScenarioMaker = Callable[[random.Random, Store, str], Scenario]  # (rng, seeded state, language) -> Scenario
+# (the family's Context: rng, language, pick() for split phrasings, say(); the domain's seeded state) -> Scenario.
+ScenarioMaker = Callable[[Any, Store], Scenario]
+SCENARIO_KINDS = ("single", "parallel", "chain", "write", "error")
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,7 @@ class Domain:
     tables: dict[str, str]          # table -> primary key column (the checker compares these rows)
     seed: Callable[[Store, random.Random], None]
     tools: tuple[ToolDef, ...]
-    scenarios: tuple[ScenarioMaker, ...]
+    scenarios: tuple[tuple[str, ScenarioMaker], ...]  # (kind, maker): kind is one of SCENARIO_KINDS
 
     def tool(self, key: str) -> ToolDef:
         return next(t for t in self.tools if t.key == key)
@@ -93,6 +97,7 @@ def register(domain: Domain) -> Domain:
     assert domain.name not in DOMAINS, f"two domains are called {domain.name}"
     assert domain.split in ("both", "heldout")
     assert all(t.startswith("syn_") for t in domain.tables), "synthetic tables are named syn_..."
+    assert all(kind in SCENARIO_KINDS for kind, _ in domain.scenarios), domain.name
     DOMAINS[domain.name] = domain
     return domain
 

@@ -7,6 +7,7 @@ import random
 from openk2.agent.apps.store import Store
 
 from ..synthetic import Call, Domain, Param, Scenario, ToolDef, register
+from .common import number_facts, split_pool
 
 CITIES = ["Lisbon", "Madrid", "Rome", "Vienna", "Prague", "Oslo", "Dublin", "Amsterdam", "Zurich", "Warsaw", "Athens",
           "Tokyo", "Seoul", "Sydney", "Toronto", "Chicago", "Boston", "Cape Town", "Dubai", "Mumbai"]
@@ -39,7 +40,7 @@ def seed(store: Store, rng: random.Random) -> None:
 def city_row(store: Store, city: str) -> dict:
     row = store.row("SELECT * FROM syn_weather WHERE lower(city) = lower(?)", [city.strip()])
     if row is None:
-        raise ValueError(f"no weather data for {city!r}; try a major city such as Lisbon or Tokyo")
+        raise ValueError(f"no weather data for {city!r}; give the city's English name alone, such as Lisbon or Tokyo")
     return row
 
 
@@ -95,21 +96,26 @@ def local_city(city: str, language: str) -> str:
     return CITY_ZH.get(city, city) if language == "zh" else CITY_DE.get(city, city) if language == "de" else city
 
 
+def city_facts(city: str) -> list[str]:
+    """The city in any language the answer may use (results hold the English name)."""
+    return list(dict.fromkeys([city, CITY_DE.get(city, city), CITY_ZH.get(city, city)]))
+
+
 def condition_word(condition: str, language: str) -> str:
     return CONDITION_WORDS.get(language, {}).get(condition, condition)
 
 
-def now_scenario(rng: random.Random, store: Store, language: str) -> Scenario:
-    city = rng.choice(CITIES)
+def now_scenario(ctx, store: Store) -> Scenario:
+    city, language = ctx.rng.choice(split_pool(ctx, CITIES)), ctx.language
     row = city_row(store, city)
     c = local_city(city, language)
-    request = rng.choice({
+    request = ctx.pick({
         "en": [f"What's the weather like in {c} right now?", f"How warm is it in {c} at the moment?",
                f"Can you check the current weather in {c}?", f"Is it raining in {c}?"],
         "de": [f"Wie ist das Wetter gerade in {c}?", f"Wie warm ist es im Moment in {c}?",
                f"Kannst du das aktuelle Wetter in {c} nachschauen?", f"Regnet es gerade in {c}?"],
         "zh": [f"{c}现在天气怎么样？", f"{c}现在多少度？", f"帮我查一下{c}的实时天气。", f"{c}现在在下雨吗？"],
-    }[language])
+    })
 
     def answer(results):
         r = results[0][0]
@@ -118,18 +124,21 @@ def now_scenario(rng: random.Random, store: Store, language: str) -> Scenario:
                 "de": f"In {c} sind es gerade {r['temperature']} °C, {cond}, bei {r['humidity_percent']} % Luftfeuchtigkeit.",
                 "zh": f"{c}现在{r['temperature']}°C，{cond}，湿度{r['humidity_percent']}%。"}[language]
 
-    return Scenario(request, [[Call("current", {"city": city})]], answer, facts=[[str(row["temp_c"])]], tags=("single",))
+    return Scenario(request, [[Call("current", {"city": city})]], answer, facts=[[str(row["temp_c"])]])
 
 
-def compare_scenario(rng: random.Random, store: Store, language: str) -> Scenario:
-    a, b = rng.sample(CITIES, 2)
+def compare_scenario(ctx, store: Store) -> Scenario:
+    a, b = ctx.rng.sample(split_pool(ctx, CITIES), 2)
+    language = ctx.language
     ra, rb = city_row(store, a), city_row(store, b)
     la, lb = local_city(a, language), local_city(b, language)
-    request = rng.choice({
-        "en": [f"Is it warmer in {la} or in {lb} right now?", f"Compare the current weather in {la} and {lb}."],
-        "de": [f"Ist es gerade in {la} oder in {lb} wärmer?", f"Vergleiche das aktuelle Wetter in {la} und {lb}."],
-        "zh": [f"现在{la}和{lb}哪里更暖和？", f"比较一下{la}和{lb}现在的天气。"],
-    }[language])
+    request = ctx.pick({
+        "en": [f"Is it warmer in {la} or in {lb} right now?", f"Compare the current weather in {la} and {lb}.",
+               f"Which is warmer at the moment, {la} or {lb}?"],
+        "de": [f"Ist es gerade in {la} oder in {lb} wärmer?", f"Vergleiche das aktuelle Wetter in {la} und {lb}.",
+               f"Wo ist es im Moment wärmer, in {la} oder in {lb}?"],
+        "zh": [f"现在{la}和{lb}哪里更暖和？", f"比较一下{la}和{lb}现在的天气。", f"{la}和{lb}现在哪个更暖和？"],
+    })
 
     def answer(results):
         x, y = results[0]
@@ -144,7 +153,45 @@ def compare_scenario(rng: random.Random, store: Store, language: str) -> Scenari
         return f"{la}：{x['temperature']}°C，{lb}：{y['temperature']}°C。{verdict}"
 
     return Scenario(request, [[Call("current", {"city": a}), Call("current", {"city": b})]], answer,
-                    facts=[[str(ra["temp_c"])], [str(rb["temp_c"])]], tags=("parallel",))
+                    facts=[[str(ra["temp_c"])], [str(rb["temp_c"])], city_facts(a), city_facts(b)])
 
 
-register(Domain("weather", "both", SCHEMA, {"syn_weather": "city"}, seed, TOOLS, (now_scenario, compare_scenario)))
+COUNTRY = {"Lisbon": "Portugal", "Madrid": "Spain", "Rome": "Italy", "Vienna": "Austria", "Prague": "Czechia",
+           "Oslo": "Norway", "Dublin": "Ireland", "Amsterdam": "Netherlands", "Zurich": "Switzerland", "Warsaw": "Poland",
+           "Athens": "Greece", "Tokyo": "Japan", "Seoul": "South Korea", "Sydney": "Australia", "Toronto": "Canada",
+           "Chicago": "USA", "Boston": "USA", "Cape Town": "South Africa", "Dubai": "UAE", "Mumbai": "India"}
+
+
+def spelling_scenario(ctx, store: Store) -> Scenario:
+    """The first call spells the city as the user did (or adds the country); the error asks for the English name."""
+    city, language = ctx.rng.choice(split_pool(ctx, CITIES)), ctx.language
+    c = local_city(city, language)
+    first = c if c != city else f"{city}, {COUNTRY[city]}"
+    days = ctx.rng.choice([2, 3])
+    row = city_row(store, city)
+    highs = [int(part.split(":")[0]) for part in row["forecast"].split(",")][:days]
+    request = ctx.pick({
+        "en": [f"What will the weather be like in {c} over the next {days} days?", f"Give me the {days}-day forecast for {c}.",
+               f"I'm going to {c}. What's the forecast for the next {days} days?"],
+        "de": [f"Wie wird das Wetter in {c} in den nächsten {days} Tagen?", f"Gib mir die Vorhersage für {c} für {days} Tage.",
+               f"Ich fahre nach {c}. Wie ist die Wettervorhersage für die nächsten {days} Tage?"],
+        "zh": [f"{c}未来{days}天天气怎么样？", f"给我{c}未来{days}天的天气预报。", f"我要去{c}，接下来{days}天天气如何？"],
+    })
+
+    def answer(results):
+        r = results[1][0]
+        if language == "en":
+            days_text = "; ".join(f"day {d['day']}: {d['high']}°C, {d['condition']}" for d in r["days"])
+            return f"Forecast for {c}: {days_text}."
+        if language == "de":
+            days_text = "; ".join(f"Tag {d['day']}: {d['high']} °C, {condition_word(d['condition'], 'de')}" for d in r["days"])
+            return f"Vorhersage für {c}: {days_text}."
+        days_text = "；".join(f"第{d['day']}天：最高{d['high']}°C，{condition_word(d['condition'], 'zh')}" for d in r["days"])
+        return f"{c}的天气预报：{days_text}。"
+
+    return Scenario(request, [[Call("forecast", {"city": first, "days": days})], [Call("forecast", {"city": city, "days": days})]],
+                    answer, facts=[number_facts(h) for h in dict.fromkeys(highs)])
+
+
+register(Domain("weather", "both", SCHEMA, {"syn_weather": "city"}, seed, TOOLS,
+                (("single", now_scenario), ("parallel", compare_scenario), ("error", spelling_scenario))))

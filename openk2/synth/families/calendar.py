@@ -155,7 +155,7 @@ def cal_move(ctx: Context):
 
     def expert():
         [found] = yield Act([("search_events", {"query": title})])
-        hit = next(e for e in found if e["title"] == title)
+        hit = next(e for e in found if e["title"] == title and parse_local(e["start"]).date() == old.date())
         new_end = new + timedelta(minutes=minutes)
         yield Act([("update_event", {"event_id": hit["id"], "start": local_iso(new), "end": local_iso(new_end)})])
         yield Say(ctx.say({"en": f"Moved '{title}' to {span(ctx, new, new_end)}.",
@@ -188,7 +188,7 @@ def cal_cancel_confirm(ctx: Context):
 
     def expert():
         [found] = yield Act([("search_events", {"query": title})])
-        hit = next(e for e in found if e["title"] == title)
+        hit = next(e for e in found if e["title"] == title and parse_local(e["start"]).date() == start.date())
         when_text = span(ctx, parse_local(hit["start"]), parse_local(hit["end"]))
         reply = yield Say(ctx.say({"en": f"I found '{title}' on {when_text}. Deleting it removes it for all attendees. Shall I delete it?",
                                    "de": f"Ich habe '{title}' am {when_text} gefunden. Löschen entfernt es für alle Teilnehmenden. Soll ich es löschen?",

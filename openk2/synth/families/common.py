@@ -74,12 +74,11 @@ def own_events(ctx: Context, days: list[date] | None = None) -> list[dict]:
 
 
 def unique_title(ctx: Context, events: list[dict]) -> list[dict]:
-    """Events whose title no other of the user's events has in the fortnight (so a title names one event)."""
-    titles: dict[str, int] = {}
-    for day in WORKDAYS:
-        for e in events_on(ctx, day):
-            titles[e["title"]] = titles.get(e["title"], 0) + 1
-    return [e for e in events if titles.get(e["title"]) == 1]
+    """Events whose title no other event of the user's has (so search_events by title finds just one)."""
+    rows = ctx.world.store.rows("SELECT e.title, count(*) AS n FROM events e JOIN attendees a ON a.event_id = e.id "
+                                "WHERE a.email = ? GROUP BY e.title", [user_email(ctx)])
+    once = {r["title"] for r in rows if r["n"] == 1}
+    return [e for e in events if e["title"] in once]
 
 
 def colleague(ctx: Context, parts: tuple[int, ...] = (1, 2, 3, 4, 5)) -> tuple[str, str, str]:

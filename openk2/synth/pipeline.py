@@ -32,6 +32,7 @@ class Outcome:
     language: str
     grade: Grade | None = None
     skipped: int = 0   # worlds the family could not use before it found one
+    tools: list[dict] = field(default_factory=list)  # the declarations the agent saw
 
 
 def base_world(split: str, number: int) -> tuple[int, World]:
@@ -57,6 +58,11 @@ def draw_task(family: Family, split: str, language: str, rng: random.Random, tas
     raise RuntimeError(f"family {family.name} found no usable world in {MAX_DRAWS} tries")
 
 
+# One event loop per process for all rollouts: a fresh loop per task would start a new thread pool for the
+# apps' tools every time (a third of the cost of a task).
+RUNNER = asyncio.Runner()
+
+
 def make_one(seed: int, split: str, languages: tuple[str, ...], index: int) -> Outcome:
     families = families_for(split)
     family = families[index % len(families)]
@@ -64,12 +70,12 @@ def make_one(seed: int, split: str, languages: tuple[str, ...], index: int) -> O
     rng = random.Random(f"task:{seed}:{split}:{index}")
     task, expert, skipped = draw_task(family, split, language, rng, f"{split}-{seed}-{index:06d}")
     env = task.environment()
-    messages = asyncio.run(expert_conversation(env, expert()))
-    grade = asyncio.run(judge(task, messages))
+    messages = RUNNER.run(expert_conversation(env, expert()))
+    grade = RUNNER.run(judge(task, messages))
     if not grade.passed:
         return Outcome(None, family.name, language, grade, skipped)
     task.solution = messages
-    return Outcome(task, family.name, language, grade, skipped)
+    return Outcome(task, family.name, language, grade, skipped, environment_tools(env))
 
 
 def generate(n: int, seed: int = 0, split: str = "train", languages: tuple[str, ...] = ("en", "de", "zh"),
