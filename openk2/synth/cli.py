@@ -156,6 +156,14 @@ def synth(
         outcomes = teacher_outcomes(n, seed, split, langs, teacher_url, teacher_model, api_key, user_url, user_model, concurrency)
     else:
         outcomes = expert_outcomes(n, seed, split, langs, workers)
+    report = write_dataset(out, outcomes, n, split, seed, langs, tok, progress)
+    print_summary(report, out)
+
+
+def write_dataset(out: Path, outcomes: Iterator[Outcome], n: int, split: str, seed: int, languages: tuple[str, ...],
+                  tokenizer=None, progress: bool = True) -> dict:
+    """Write the kept outcomes to out/{tasks,conversations}.jsonl (renamed into place at the end) and
+    out/summary.json; returns the summary."""
     summary, started = Summary(), time.monotonic()
     tokens = 0
     paths = {name: out / name for name in ("tasks.jsonl", "conversations.jsonl")}
@@ -164,28 +172,26 @@ def synth(
             temps["conversations.jsonl"].open("w", encoding="utf-8") as chats_file, \
             Progress(TextColumn("[bold]synth[/] {task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
                      TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=not progress, transient=True) as bar:
-        job = bar.add_task(f"{split} ({', '.join(langs)})", total=n, rate="")
+        job = bar.add_task(f"{split} ({', '.join(languages)})", total=n, rate="")
         for outcome in outcomes:
             summary.add(outcome)
             if outcome.task is not None:
                 task = outcome.task
-                record = task.to_dict()
-                tasks_file.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+                tasks_file.write(json.dumps(task.to_dict(), ensure_ascii=False, sort_keys=True) + "\n")
                 chat = {"messages": task.solution, "tools": outcome.tools, "task_id": task.id, "family": task.family,
                         "language": task.language}
                 chats_file.write(json.dumps(chat, ensure_ascii=False) + "\n")
-                if tok is not None:
+                if tokenizer is not None:
                     from openk2.chat import encode_prompt
 
-                    tokens += len(encode_prompt(tok, task.solution, outcome.tools, add_generation_prompt=False))
+                    tokens += len(encode_prompt(tokenizer, task.solution, outcome.tools, add_generation_prompt=False))
             minutes = max(time.monotonic() - started, 1e-9) / 60
             bar.update(job, advance=1, rate=f"{summary.kept / minutes:,.0f} kept/min")
     for name in paths:
         os.replace(temps[name], paths[name])
-    seconds = time.monotonic() - started
-    report = summary_report(summary, seconds, tokens if tok is not None else None, split, seed, langs)
+    report = summary_report(summary, time.monotonic() - started, tokens if tokenizer is not None else None, split, seed, languages)
     (out / "summary.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print_summary(report, out)
+    return report
 
 
 def summary_report(summary: Summary, seconds: float, tokens: int | None, split: str, seed: int, languages: tuple[str, ...]) -> dict:

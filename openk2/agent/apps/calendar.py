@@ -88,10 +88,11 @@ class Calendar:
 
     def view(self, event: dict, tz: ZoneInfo) -> dict:
         guests = [r["email"] for r in self.store.rows("SELECT email FROM attendees WHERE event_id = ? ORDER BY rowid", [event["id"]])]
-        return {"id": event["id"], "title": event["title"], "start": show_time(from_db(event["start_utc"]), tz),
+        view = {"id": event["id"], "title": event["title"], "start": show_time(from_db(event["start_utc"]), tz),
                 "end": show_time(from_db(event["end_utc"]), tz), "timezone": event["timezone"],
-                "organizer": event["organizer"], "attendees": guests, "location": event["location"],
-                "description": event["description"]}
+                "organizer": event["organizer"], "attendees": guests}
+        # Empty fields are left out: every token of a tool result is one the model reads on every later turn.
+        return view | {k: event[k] for k in ("location", "description") if event[k]}
 
     def view_zone(self, timezone: str | None) -> ZoneInfo:
         return zone(timezone or user(self.store)["timezone"])
