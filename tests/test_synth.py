@@ -162,7 +162,12 @@ def test_failure_categories():
     which = next(t for t in tasks if t.family == "cal_which_person")
     assert regrade(which, skip_clarification(which.solution)).category == "missing_clarification"
     create = next(t for t in tasks if t.family == "cal_create")
-    wrong_day = next(m for m in changed_arguments(create.solution) if not regrade(create, m).passed)
+    call = next(m for m in create.solution if m.get("tool_calls"))
+    arguments = json.loads(call["tool_calls"][0]["function"]["arguments"])
+    arguments = {**arguments, "start": shifted(arguments["start"]), "end": shifted(arguments["end"])}  # the next day
+    wrong_day = [{**m, "tool_calls": [{**m["tool_calls"][0], "function": {**m["tool_calls"][0]["function"],
+                                                                         "arguments": json.dumps(arguments)}}]}
+                 if m is call else m for m in create.solution]
     assert regrade(create, wrong_day).category == "wrong_argument"
     bogus = [*create.solution[:2], {"role": "assistant", "content": None, "tool_calls": [
         {"id": "functions.nope:0", "type": "function", "function": {"name": "nope", "arguments": "{}"}}]},

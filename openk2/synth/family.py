@@ -148,5 +148,9 @@ class Context:
         """The final reply must contain each group (any alternative): words no tool states, such as a refusal."""
         self.expect.setdefault("says", []).extend(list(g) for g in groups)
 
+    def require_call(self, *names: str) -> None:
+        """These tools must have run without error: a decline or a report has to rest on a real look-up."""
+        self.expect.setdefault("calls", []).extend(names)
+
     def ask_first(self) -> None:
         self.expect["ask_first"] = True

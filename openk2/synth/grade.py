@@ -7,6 +7,7 @@ A task's rubric (`Task.expect`) says which changes the world must show and nothi
      "answer": [["14:00", "2pm"], ["Anna"]],   # every group must appear in the final reply (any alternative)
      "grounded": true,                          # ... and in some tool result (the facts were looked up)
      "says": [["sorry", "leider", "抱歉"]],      # groups the reply must contain that no tool states
+     "calls": ["find_free_slots"],              # tools that must have run without error (look before declining)
      "ask_first": true,                         # nothing may be written before the user's second message
      "no_tools": true}                          # the reply must come without any tool call (small talk)
 
@@ -19,6 +20,7 @@ when the world is untouched and the reply says why.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
 from openk2.agent.apps.store import Store
@@ -87,8 +89,22 @@ def state_changes(before: dict[str, dict], after: dict[str, dict]) -> list[Chang
 
 
 def contains(text: str, alternatives: list[str]) -> bool:
+    """Whether text holds one of the alternatives (case- and whitespace-insensitive). An alternative that
+    starts or ends with a digit must not touch further digits there: "8" is not in "18" or "41.89"."""
     folded = " ".join(str(text).split()).casefold()
-    return any(" ".join(a.split()).casefold() in folded for a in alternatives)
+    for alternative in alternatives:
+        a = " ".join(alternative.split()).casefold()
+        if not a:
+            continue
+        if not (a[0].isdigit() or a[-1].isdigit()):
+            if a in folded:
+                return True
+            continue
+        before = r"(?<!\d)(?<!\d[.,])" if a[0].isdigit() else ""
+        after = r"(?![.,]?\d)" if a[-1].isdigit() else ""
+        if re.search(before + re.escape(a) + after, folded):
+            return True
+    return False
 
 
 def matches(spec: dict, change: Change) -> bool:
@@ -137,10 +153,10 @@ def tool_results(messages: list[dict]) -> list[str]:
 def grade_conversation(expect: dict, before: dict, after: dict, messages: list[dict], write_tools: frozenset[str] | set[str]) -> Grade:
     """Grade a conversation by its end state (`after` against `before`) and its messages. See the module docstring."""
     problems: dict[str, list[str]] = {c: [] for c in CATEGORIES}
+    results = {m.get("tool_call_id"): str(m.get("content") or "") for m in messages if m.get("role") == "tool"}
     if expect.get("ask_first"):
         users = [i for i, m in enumerate(messages) if m.get("role") == "user"]
         second = users[1] if len(users) > 1 else len(messages)
-        results = {m.get("tool_call_id"): str(m.get("content") or "") for m in messages if m.get("role") == "tool"}
         for m in messages[:second]:
             for call in m.get("tool_calls") or []:
                 # A write the tool refused changed nothing: only a write that went through skipped the question.
@@ -149,6 +165,11 @@ def grade_conversation(expect: dict, before: dict, after: dict, messages: list[d
                         f"called {call['function']['name']} before the user answered the agent's question")
         if len(users) < 2:
             problems["missing_clarification"].append("never asked the user")
+    succeeded = {c["function"]["name"] for m in messages for c in m.get("tool_calls") or []
+                 if not results.get(c["id"], "Error").startswith("Error")}
+    for name in expect.get("calls", []):
+        if name not in succeeded:
+            problems["unfinished"].append(f"never looked it up with {name}")
     unmatched = state_changes(before, after)
     for spec in expect.get("changes", []):
         found = next((c for c in unmatched if matches(spec, c)), None)
@@ -172,11 +193,11 @@ def grade_conversation(expect: dict, before: dict, after: dict, messages: list[d
     if reply is None:
         problems["unfinished"].append("the conversation does not end with the agent's answer")
     else:
-        results = tool_results(messages)
+        texts = tool_results(messages)
         for group in expect.get("answer", []):
             if not contains(reply, group):
                 problems["wrong_answer"].append(f"the answer does not mention {group[0]!r}")
-            elif expect.get("grounded") and not any(contains(r, group) for r in results):
+            elif expect.get("grounded") and not any(contains(r, group) for r in texts):
                 problems["wrong_answer"].append(f"{group[0]!r} was not looked up with a tool")
         for group in expect.get("says", []):
             if not contains(reply, group):

@@ -7,6 +7,7 @@ stream of its own, so the same arguments give byte-identical files and any slice
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 from collections import Counter
 from collections.abc import Iterator
@@ -58,9 +59,17 @@ def draw_task(family: Family, split: str, language: str, rng: random.Random, tas
     raise RuntimeError(f"family {family.name} found no usable world in {MAX_DRAWS} tries")
 
 
-# One event loop per process for all rollouts: a fresh loop per task would start a new thread pool for the
-# apps' tools every time (a third of the cost of a task).
-RUNNER = asyncio.Runner()
+_runner: tuple[int, asyncio.Runner] | None = None
+
+
+def runner() -> asyncio.Runner:
+    """One event loop per process for all rollouts: a fresh loop per task would start a new thread pool for the
+    apps' tools every time (a third of the cost of a task). Per process, because a forked worker inherits the
+    parent's loop without the threads of its pool, and its tool calls would wait for them forever."""
+    global _runner
+    if _runner is None or _runner[0] != os.getpid():
+        _runner = (os.getpid(), asyncio.Runner())
+    return _runner[1]
 
 
 def make_one(seed: int, split: str, languages: tuple[str, ...], index: int) -> Outcome:
@@ -70,8 +79,8 @@ def make_one(seed: int, split: str, languages: tuple[str, ...], index: int) -> O
     rng = random.Random(f"task:{seed}:{split}:{index}")
     task, expert, skipped = draw_task(family, split, language, rng, f"{split}-{seed}-{index:06d}")
     env = task.environment()
-    messages = RUNNER.run(expert_conversation(env, expert()))
-    grade = RUNNER.run(judge(task, messages))
+    messages = runner().run(expert_conversation(env, expert()))
+    grade = runner().run(judge(task, messages))
     if not grade.passed:
         return Outcome(None, family.name, language, grade, skipped)
     task.solution = messages

@@ -158,19 +158,21 @@ def declaration(tool: ToolDef, v: Variant) -> dict:
 
 def simulator(domain: Domain, tool: ToolDef, v: Variant, store: Store) -> Callable[[dict], Any]:
     by_name = {v.params[(tool.key, p.key)][0]: p for p in tool.params}
-    schema = declaration(tool, v)
+    # Validators built once: jsonschema.validate re-checks the schema against the meta-schema on every call, which
+    # made each call ~15x slower (the schemas themselves are checked by tests/test_synth_domains.py).
+    arguments_check = jsonschema.Draft202012Validator(declaration(tool, v))
+    result_check = jsonschema.Draft202012Validator(tool.result)
 
     async def run(arguments: dict) -> ToolResult:
-        try:
-            jsonschema.validate(arguments, schema)
-        except jsonschema.ValidationError as e:
+        e = jsonschema.exceptions.best_match(arguments_check.iter_errors(arguments))
+        if e is not None:
             where = ".".join(str(p) for p in e.absolute_path) or "arguments"
             return ToolResult(f"Error: invalid arguments for {v.names[tool.key]}: {where}: {e.message}", is_error=True)
         try:
             value = tool.run(store, {by_name[k].key: a for k, a in arguments.items()})
         except ValueError as e:
             return ToolResult(error_text(e), is_error=True)
-        jsonschema.validate(value, tool.result)  # a simulator that breaks its own contract is a bug, not a model error
+        result_check.validate(value)  # a simulator that breaks its own contract is a bug, not a model error
         return ToolResult(result_text(value))
 
     return run

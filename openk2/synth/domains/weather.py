@@ -63,7 +63,7 @@ def forecast(store: Store, args: dict) -> dict:
     return {"city": row["city"], "units": units, "days": days[: args.get("days") or 3]}
 
 
-CITY = Param("city", ("city", "location", "place", "city_name"), {"type": "string"},
+CITY = Param("city", ("city", "place", "city_name", "town"), {"type": "string"},
              ("City name in English, e.g. Lisbon.", "The city to look up.", "Name of the place (English spelling)."))
 UNITS = Param("units", ("units", "unit_system"), {"type": "string", "enum": ["metric", "imperial"]},
               ("metric (Celsius) or imperial (Fahrenheit); default metric.", "Unit system for temperatures."),
@@ -129,6 +129,8 @@ def now_scenario(ctx, store: Store) -> Scenario:
 
 def compare_scenario(ctx, store: Store) -> Scenario:
     a, b = ctx.rng.sample(split_pool(ctx, CITIES), 2)
+    while city_row(store, a)["temp_c"] == city_row(store, b)["temp_c"]:  # different temperatures tell the calls apart
+        b = ctx.rng.choice([c for c in split_pool(ctx, CITIES) if c != a])
     language = ctx.language
     ra, rb = city_row(store, a), city_row(store, b)
     la, lb = local_city(a, language), local_city(b, language)

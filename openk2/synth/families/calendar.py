@@ -278,6 +278,7 @@ def cal_no_slot(ctx: Context):
                "{d}和{a}、{b}安排{m}，什么时间都行。", "{d}我需要和{a}、{b}一起{m}，请安排一下。", "{d}有没有{m}我、{a}和{b}都有空？有的话就订上。"],
     }).format(a=p1, b=p2, d=d, m=duration_phrase(minutes, ctx.language))
     ctx.says(DECLINE)
+    ctx.require_call("find_free_slots")
 
     def expert():
         [slots] = yield Act([slot_call([p1, p2], day, minutes)])
