@@ -21,7 +21,7 @@ from openk2.synth.language import LANGUAGES
 from openk2.synth.pipeline import make_one
 from openk2.synth.rollout import judge, replay
 
-FREE_TEXT = {"title", "body", "subject", "description", "content", "location", "query"}
+FREE_TEXT = {"title", "body", "subject", "description", "content", "location"}
 
 
 def run(coro):

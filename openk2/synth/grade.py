@@ -88,12 +88,18 @@ def state_changes(before: dict[str, dict], after: dict[str, dict]) -> list[Chang
     return changes
 
 
+def fold(text: str) -> str:
+    """Case, runs of whitespace and a number's zero decimals (308.0, 36.00) do not matter."""
+    return re.sub(r"(\d)[.,]0+(?!\d)", r"\1", " ".join(str(text).split()).casefold())
+
+
 def contains(text: str, alternatives: list[str]) -> bool:
     """Whether text holds one of the alternatives (case- and whitespace-insensitive). An alternative that
-    starts or ends with a digit must not touch further digits there: "8" is not in "18" or "41.89"."""
-    folded = " ".join(str(text).split()).casefold()
+    starts or ends with a digit must not touch further digits there: "8" is not in "18" or "41.89", while
+    "308" is in a JSON result's 308.0."""
+    folded = fold(text)
     for alternative in alternatives:
-        a = " ".join(alternative.split()).casefold()
+        a = fold(alternative)
         if not a:
             continue
         if not (a[0].isdigit() or a[-1].isdigit()):
