@@ -303,15 +303,7 @@ class Sandbox:
 
         Running code is a side effect (it spends the machine's time, and in unsafe mode reaches everything the user
         can): the runtime asks the approval policy first."""
-        where = {"bwrap": "an isolated sandbox: no network, no files outside its working directory (which persists "
-                          "between calls)",
-                 "landlock": "an isolated sandbox: no network, no files outside its working directory (which persists "
-                             "between calls); file modes and times cannot be changed (use shutil.copyfile, not shutil.copy)",
-                 "unsafe": "a plain process WITHOUT isolation, in its own working directory"}[self.mode]
-        description = (f"Run a Python 3 program and return what it prints (stdout and stderr together). It runs in {where}, "
-                       f"for at most {self.limits.timeout_s:g} s and {self.limits.memory_mb} MB. Print what you want to see.")
-        parameters = {"type": "object", "properties": {"code": {"type": "string", "description": "the complete program"}},
-                      "required": ["code"], "additionalProperties": False}
+        description, parameters = run_python_declaration(self.mode, self.limits)
 
         async def run(arguments: dict) -> ToolResult:
             if set(arguments) != {"code"} or not isinstance(arguments["code"], str):
@@ -319,6 +311,20 @@ class Sandbox:
             return await self.run(arguments["code"])
 
         return Tool("run_python", description, parameters, run, side_effect=True)
+
+
+def run_python_declaration(mode: str, limits: SandboxLimits) -> tuple[str, dict]:
+    """(description, parameters) of the run_python tool a sandbox in `mode` offers: what the model reads."""
+    where = {"bwrap": "an isolated sandbox: no network, no files outside its working directory (which persists "
+                      "between calls)",
+             "landlock": "an isolated sandbox: no network, no files outside its working directory (which persists "
+                         "between calls); file modes and times cannot be changed (use shutil.copyfile, not shutil.copy)",
+             "unsafe": "a plain process WITHOUT isolation, in its own working directory"}[mode]
+    description = (f"Run a Python 3 program and return what it prints (stdout and stderr together). It runs in {where}, "
+                   f"for at most {limits.timeout_s:g} s and {limits.memory_mb} MB. Print what you want to see.")
+    parameters = {"type": "object", "properties": {"code": {"type": "string", "description": "the complete program"}},
+                  "required": ["code"], "additionalProperties": False}
+    return description, parameters
 
 
 def env_flags(workdir: str) -> list[str]:

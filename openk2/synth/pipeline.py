@@ -13,6 +13,8 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from openk2.agent.apps import APPS
+
 from .cast import check_split, draw_cast
 from .family import Context, Family, Skip, families_for
 from .grade import Grade
@@ -20,6 +22,8 @@ from .language import check_language
 from .rollout import expert_conversation, judge
 from .task import Environment, Task, pristine_world
 
+ALL_APPS_SHARE = 0.35  # app tasks that declare every app's tools, as `openk2 agent` does by default
+CODE_TOOL_SHARE = 0.6  # ... of those, the ones that also declare run_python
 BASE_WORLDS = 128   # worlds (seed + cast) per split that tasks are built on; building one takes ~0.1 s, copying one ~1 ms
 MAX_DRAWS = 20      # a family may skip a world that cannot host its task; it gets this many tries
 
@@ -51,10 +55,15 @@ def draw_task(family: Family, split: str, language: str, rng: random.Random, tas
             expert = family.make(ctx)
         except Skip:
             continue
+        code_tool = None
+        if family.apps and rng.random() < ALL_APPS_SHARE:  # the same task among more tools: read, don't memorise
+            ctx.apps = list(APPS)
+            if rng.random() < CODE_TOOL_SHARE:
+                code_tool = rng.choice(["bwrap", "landlock"])
         task = Task(id=task_id, family=family.name, language=language, split=split, seed=world_seed, cast=base.cast,
                     setup=ctx.setup, apps=ctx.apps, synthetic=ctx.synthetic, request=ctx.request,
                     user_replies=ctx.user_replies, user_instructions=ctx.user_instructions, expect=ctx.expect,
-                    tags=list(family.tags))
+                    tags=list(family.tags), code_tool=code_tool)
         return task, expert, skipped
     raise RuntimeError(f"family {family.name} found no usable world in {MAX_DRAWS} tries")
 

@@ -17,7 +17,7 @@ from typing import Any
 from openk2.agent.apps import APPS, World
 from openk2.agent.apps.world import Cast, from_db, to_db
 from openk2.agent.runtime import default_system_prompt
-from openk2.agent.tools import Tool
+from openk2.agent.tools import Tool, ToolResult
 
 from .cast import cast_from_dict, cast_to_dict
 from .grade import Grade, grade_conversation, normalized_state
@@ -44,6 +44,7 @@ class Task:
     expect: dict                   # the checker's rubric (see grade.py)
     tags: list[str] = field(default_factory=list)   # what the family covers: single, parallel, clarify, ...
     solution: list[dict] = field(default_factory=list)
+    code_tool: str | None = None   # also declare run_python as `openk2 agent` does in this sandbox mode (never needed)
 
     def environment(self) -> Environment:
         world = pristine_world(self.seed, self.cast).copy()
@@ -77,7 +78,10 @@ class Environment:
     def __init__(self, task: Task, world: World):
         self.task, self.world = task, world
         self.synthetic: SyntheticTools = build_synthetic_tools(task.synthetic, world.store)
-        self.tools: list[Tool] = [t for name in task.apps for t in world.apps[name].tools()] + self.synthetic.tools
+        self.tools: list[Tool] = [t for name in task.apps for t in world.apps[name].tools()]
+        if task.code_tool:
+            self.tools.append(declared_code_tool(task.code_tool))
+        self.tools += self.synthetic.tools
         self.write_tools = WRITE_TOOLS | self.synthetic.write_tools
         self.messages = [{"role": "system", "content": default_system_prompt(world.describe())},
                          {"role": "user", "content": task.request}]
@@ -89,6 +93,19 @@ class Environment:
 
     def tool(self, name: str) -> Tool | None:
         return next((t for t in self.tools if t.name == name), None)
+
+
+def declared_code_tool(mode: str) -> Tool:
+    """run_python declared exactly as `openk2 agent` declares it, so tasks match the agent's default tool set.
+    No task needs code, so a call gets an error instead of a sandbox (and the checker sees no change)."""
+    from openk2.agent.sandbox import SandboxLimits, run_python_declaration
+
+    description, parameters = run_python_declaration(mode, SandboxLimits())
+
+    async def refuse(arguments: dict) -> ToolResult:
+        return ToolResult("Error: code execution is not available for this task; use the other tools", True)
+
+    return Tool("run_python", description, parameters, refuse, side_effect=True)
 
 
 # Tools that change the world: the checker's "ask before acting" rule looks for these.
