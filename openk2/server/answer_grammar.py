@@ -51,13 +51,14 @@ def tool_call_header(name: str, index: int) -> list[Segment]:
 
 
 def guide(tools: list[dict], tool_choice: str, parallel_tool_calls: bool, response_schema: dict | bool | None,
-          first_tool_index: int, schema_param: str = "tools[{i}].function.parameters") -> Guidance:
+          first_tool_index: int, schema_param: str = "tools[{i}].function.parameters",
+          response_param: str = "response_format") -> Guidance:
     """tools: OpenAI-style function tools; tool_choice: "auto", "none", "required", or the name of a declared
     function (checked by the caller); response_schema: the JSON Schema the answer's content must match
     (json_object: {"type": "object"}), or None for free text. GrammarError (naming the field) for a schema that cannot guide."""
     names = [t["function"]["name"] for t in tools]
     if response_schema is not None:
-        _check(response_schema, "response_format")
+        _check(response_schema, response_param)
 
     def args(*indices: int) -> list[str]:
         """Argument rules of these tools; only the schemas a mode can use are checked (and can refuse)."""

@@ -54,7 +54,7 @@ async def messages(body: MessagesRequest, request: Request, caller: Caller = Dep
     params = SamplingParams(max_tokens=max_tokens, temperature=temperature * serving.model.anthropic_temperature_scale,
                             top_p=1.0 if body.top_p is None else body.top_p, top_k=body.top_k or 0,
                             stop=body.stop_sequences or [], grammar=prompt.grammar)
-    generation = await serving.generate([prompt], [params], caller, "messages", "msg")
+    generation = await serving.generate([prompt], [params], caller, "messages", "msg_")
     if body.stream:
         return EventStream(message_stream(generation, body), generation)
     if not await run_to_end(request, generation):

@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import __version__
 from ..engine import Engine, LLMEngine
-from . import agent_api, anthropic, openai, playground
+from . import agent_api, anthropic, openai, playground, responses
 from .agent_api import AgentSessions
 from .auth import Auth, AuthMiddleware, KeyStore, RateLimiter
 from .db import open_database
@@ -56,6 +56,7 @@ def create_app(llm: LLMEngine, model: ModelSettings, config: ServerConfig | None
         logger.warning("keys are optional: requests that present no key are served anonymously, unmetered per key "
                        "(start with --api-key-required to refuse them)")
     app.include_router(openai.router)
+    app.include_router(responses.router)
     app.include_router(anthropic.router)
     app.include_router(agent_api.router)
     app.include_router(playground.router)  # the page at `/` and its files

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..engine import SamplingParams
 from ..tool_parser import OutputDelta
+from .answer_grammar import structured_grammar
 from .auth import Caller, authenticate
 from .errors import APIError
 from .generation import Generation, run_to_end
@@ -43,7 +44,6 @@ from .protocol import (
     TopLogprob,
     Usage,
 )
-from .answer_grammar import structured_grammar
 from .serving import Serving
 from .streaming import EventStream, openai_sse_error, sse
 
@@ -86,7 +86,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request,
     top_logprobs = body.top_logprobs or 0
     params = [sampling_params(body, serving, prompt, max_tokens, i, bool(body.logprobs) or top_logprobs > 0,
                               top_logprobs) for i in range(body.n or 1)]
-    generation = await serving.generate([prompt], params, caller, "chat.completions", "chatcmpl")
+    generation = await serving.generate([prompt], params, caller, "chat.completions", "chatcmpl-")
     if body.stream:
         return EventStream(chat_stream(generation, body), generation)
     if not await run_to_end(request, generation):
@@ -252,7 +252,7 @@ async def completions(body: CompletionRequest, request: Request, caller: Caller 
     logprobs = body.logprobs or 0
     params = [sampling_params(body, serving, prompts[i // n], limits[i // n], i % n, body.logprobs is not None,
                               logprobs) for i in range(len(prompts) * n)]
-    generation = await serving.generate(prompts, params, caller, "completions", "cmpl")
+    generation = await serving.generate(prompts, params, caller, "completions", "cmpl-")
     echoes = [(p if isinstance(p, str) else serving.tokenizer.decode(p)) if body.echo else "" for p in raw]
     if body.stream:
         return EventStream(completion_stream(generation, body, echoes), generation)

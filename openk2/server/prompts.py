@@ -3,7 +3,7 @@ start and grammar, and its token budget, with a 400 naming the parameter for any
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..chat import encode_prompt, encode_segments, next_tool_call_index
 from ..engine import Engine
@@ -21,7 +21,9 @@ class ChatInput:
     parallel_tool_calls: bool = True
     response_schema: dict | bool | None = None  # the JSON Schema the content must match (json_object: {"type": "object"})
     schema_param: str = "tools[{i}].function.parameters"  # how the request names tool i's schema, in errors
+    response_param: str = "response_format"  # how the request names response_schema, in errors
     structured_grammar: str | None = None  # structured_outputs: a grammar for the whole answer
+    warnings: list[str] = field(default_factory=list)  # what was changed to fit the model (see content_text)
 
 
 @dataclass
@@ -31,6 +33,42 @@ class Prompt:
     grammar: str | None = None  # guided decoding of the answer after the forced start
     first_tool_index: int = 0  # IDX of the answer's first tool call (calls so far in the conversation)
     chat: bool = True  # parse the output into content and tool calls
+
+
+# Content the model cannot read. An agent keeps every message in its history, so refusing one (a screenshot, a PDF,
+# an image inside a tool result) would fail every later request of the session: it becomes a placeholder the model
+# can read, and the response says so in a Warning header.
+NON_TEXT = {"image": "image", "image_url": "image", "input_image": "image", "document": "document",
+            "input_file": "file", "file": "file", "input_audio": "audio", "audio": "audio"}
+
+
+def content_text(content, warnings: list[str], param: str) -> str:
+    """The text of a message's content: a string, or parts with `type` and `text` (any API's); a part the model
+    cannot read becomes `[image omitted: ...]` and a warning."""
+    if content is None or isinstance(content, str):
+        return content or ""
+    texts = []
+    for index, part in enumerate(content):
+        kind = part.type
+        if kind in NON_TEXT:
+            warnings.append(NON_TEXT[kind])
+            texts.append(f"[{NON_TEXT[kind]} omitted: this model reads text only]")
+        elif getattr(part, "text", None) is not None:
+            texts.append(part.text)
+        elif getattr(part, "refusal", None) is not None:
+            texts.append(part.refusal)
+        else:
+            raise APIError(400, f"a content part of type {kind!r} needs text", f"{param}[{index}]")
+    return "".join(texts)
+
+
+def warning_headers(warnings: list[str]) -> dict[str, str] | None:
+    """An HTTP Warning header (RFC 9111's code 299, a persistent warning) naming what content was replaced."""
+    if not warnings:
+        return None
+    counts = ", ".join(f"{warnings.count(kind)} {kind}{'s' if warnings.count(kind) > 1 else ''}"
+                       for kind in dict.fromkeys(warnings))
+    return {"Warning": f'299 openk2 "{counts} replaced by a text placeholder: this model reads text only"'}
 
 
 class Prompts:
@@ -74,7 +112,7 @@ class Prompts:
                                     "tools; response_format json_schema can", "structured_outputs")
             return Prompt(ids, grammar=chat.structured_grammar, first_tool_index=first_index)
         guidance = guide(chat.tools or [], chat.tool_choice, chat.parallel_tool_calls, chat.response_schema,
-                         first_index, chat.schema_param)
+                         first_index, chat.schema_param, chat.response_param)
         return Prompt(ids + encode_segments(self.tokenizer, guidance.forced), guidance.forced_text, guidance.grammar,
                       first_index)
 

@@ -35,9 +35,9 @@ class Serving:
 
     async def generate(self, prompts: list[Prompt], params: list[SamplingParams], caller: Caller, endpoint: str,
                        prefix: str) -> Generation:
-        """Start a generation (choice i runs prompts[i // n] with params[i]); errors are raised here, before
-        any response is sent."""
-        generation = Generation(self, prompts, params, caller, endpoint, f"{prefix}-{uuid.uuid4().hex[:24]}")
+        """Start a generation (choice i runs prompts[i // n] with params[i]); its id is `prefix` + 24 hex digits.
+        Errors are raised here, before any response is sent."""
+        generation = Generation(self, prompts, params, caller, endpoint, f"{prefix}{uuid.uuid4().hex[:24]}")
         await generation.start()
         return generation
 

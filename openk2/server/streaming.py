@@ -20,8 +20,8 @@ class EventStream(StreamingResponse):
     """A server-sent event stream of a generation, which is closed when the response ends however it ends
     (a client that leaves before the first event never starts the body iterator)."""
 
-    def __init__(self, events: AsyncIterator[str], generation: Generation):
-        super().__init__(events, media_type="text/event-stream")
+    def __init__(self, events: AsyncIterator[str], generation: Generation, headers: dict[str, str] | None = None):
+        super().__init__(events, media_type="text/event-stream", headers=headers)
         self.generation = generation
 
     async def __call__(self, scope, receive, send) -> None:
