@@ -164,10 +164,14 @@ def check_checkpoint(path: str | Path) -> tuple[ModelConfig, dict[str, int]]:
     return config, dtypes
 
 
-def load_model(path: str | Path, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> CausalLM:
-    """Read a HF-format checkpoint directory into a CausalLM in eval mode."""
+def load_model(path: str | Path, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
+               max_model_len: int | None = None) -> CausalLM:
+    """Read a HF-format checkpoint directory into a CausalLM in eval mode; max_model_len sets the context it
+    serves (ModelConfig.with_max_len: YaRN past the trained context)."""
     path = Path(path)
     config = load_config(path)
+    if max_model_len is not None:
+        config = config.with_max_len(max_model_len)
     with torch.device("meta"):
         model = CausalLM(config)
     tensors = TensorFilter(path, config, model)

@@ -86,6 +86,8 @@ def init(
     dtype: Annotated[str, typer.Option(help="float32, bfloat16 or float16")] = "bfloat16",
     force: Annotated[bool, typer.Option(help="overwrite an existing checkpoint in OUT")] = False,
     tokenizer: Annotated[bool, typer.Option(help="also train and write a tokenizer (stdlib corpus, ~1 s)")] = True,
+    max_model_len: Annotated[int | None, typer.Option(help="context length; past the preset's, YaRN stretches it "
+                                                           "[default: the preset's]")] = None,
 ) -> None:
     """Write a random-weight checkpoint in the Hugging Face layout (until trained weights ship)."""
     import torch
@@ -98,6 +100,8 @@ def init(
     if (preset is None) == (config is None):
         raise ValueError("give exactly one of --preset NAME or --config FILE")
     model_config = make_preset(preset) if preset else ModelConfig.from_json_file(config)
+    if max_model_len is not None:
+        model_config = model_config.with_max_len(max_model_len)
     torch_dtype = parse_dtype(dtype)
     if (out / "config.json").exists() and not force:
         raise ValueError(f"{out} already holds a checkpoint; pass --force to overwrite it")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +120,22 @@ class ModelConfig:
             scale *= mscale * mscale
         return scale
 
+    def with_max_len(self, max_len: int) -> ModelConfig:
+        """This config serving `max_len` tokens of context. Shorter than max_position_embeddings: only the limit
+        changes. Longer: YaRN's factor grows so that original_max_position_embeddings x factor covers max_len (a
+        model without YaRN gets it, from its own max_position_embeddings, with DeepSeek-V3's settings). The rotary
+        frequencies of the slow dimensions then differ from those the model was trained with: quality past the
+        trained context is YaRN's, without the fine-tuning that usually follows it."""
+        if not isinstance(max_len, int) or max_len < 2:
+            raise ValueError(f"the context length (--max-model-len) must be an integer >= 2, got {max_len!r}")
+        if max_len <= self.max_position_embeddings:
+            return replace(self, max_position_embeddings=max_len)
+        yarn = dict(self.rope_scaling or dict(type="yarn", factor=1.0, beta_fast=32, beta_slow=1, mscale=1.0,
+                                              mscale_all_dim=1.0,
+                                              original_max_position_embeddings=self.max_position_embeddings))
+        yarn["factor"] = max(float(yarn["factor"]), max_len / yarn["original_max_position_embeddings"])
+        return replace(self, max_position_embeddings=max_len, rope_scaling=yarn)
+
     def kv_cache_bytes_per_token(self, bytes_per_number: int = 2) -> int:
         """MLA caches only the normalised latent (C) and the rope key (R) per token and layer."""
         return (self.kv_lora_rank + self.qk_rope_head_dim) * self.num_hidden_layers * bytes_per_number
@@ -232,14 +248,15 @@ PRESETS: dict[str, dict[str, Any]] = {
         rope_theta=50000.0, max_position_embeddings=8192, rms_norm_eps=1e-5, bos_token_id=163584, eos_token_id=163585,
     ),
     # Ours: K2's shape scaled down to train and run on a laptop CPU (~100M total, ~35M active).
-    # Vocab = 16,128 BPE ranks + K2's 256 special-token slots; YaRN as K2 (4x past a 1K pretraining context).
+    # Vocab = 16,128 BPE ranks + K2's 256 special-token slots. Context: 32K by YaRN (32x past a 1K pretraining
+    # context, as K2 does past 4K), so that an agent front-end's 8-23K-token prompt (Claude Code's) fits.
     "nano": dict(
         model_type="kimi_k2", vocab_size=16384, hidden_size=512, intermediate_size=1536, moe_intermediate_size=256,
         num_hidden_layers=8, num_attention_heads=8, q_lora_rank=None, kv_lora_rank=128, qk_nope_head_dim=64,
         qk_rope_head_dim=32, v_head_dim=64, n_routed_experts=32, num_experts_per_tok=4, n_shared_experts=1,
         first_k_dense_replace=1, n_group=1, topk_group=1, norm_topk_prob=True, routed_scaling_factor=2.5,
-        rope_theta=50000.0, max_position_embeddings=4096, rms_norm_eps=1e-6,
-        rope_scaling=dict(_K2_ROPE, factor=4.0, original_max_position_embeddings=1024),
+        rope_theta=50000.0, max_position_embeddings=32768, rms_norm_eps=1e-6,
+        rope_scaling=dict(_K2_ROPE, factor=32.0, original_max_position_embeddings=1024),
         bos_token_id=16128, eos_token_id=16129,
     ),
 }

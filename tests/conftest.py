@@ -144,9 +144,10 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(checkpoint: Path, tmp_path: Path, model_name: str = "openk2-test", engine=None, agent=None, **config):
+def live_server(checkpoint: Path, tmp_path: Path, model_name: str = "openk2-test", engine=None, agent=None,
+                aliases: tuple[str, ...] = (), **config):
     """Run the real app under uvicorn on a free loopback port, in a thread, with agent sessions as `openk2 serve`
-    has them (`agent`: AgentSessions' base_url, api_key, model)."""
+    has them (`agent`: AgentSessions' base_url, api_key, model); `aliases`: more model names it answers to."""
     import uvicorn
 
     from openk2.agent.sessions import AgentSessions
@@ -158,7 +159,7 @@ def live_server(checkpoint: Path, tmp_path: Path, model_name: str = "openk2-test
                                     **(engine or {})})
     llm = LLMEngine.from_pretrained(checkpoint, dtype=torch.float32, config=engine_config)
     config.setdefault("db", f"sqlite:///{tmp_path / 'server.db'}")
-    app = create_app(llm, ModelSettings(model_name), ServerConfig(**config), AgentSessions(**(agent or {})))
+    app = create_app(llm, ModelSettings(model_name, aliases), ServerConfig(**config), AgentSessions(**(agent or {})))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))

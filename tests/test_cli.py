@@ -57,6 +57,25 @@ def test_init_writes_a_loadable_reproducible_checkpoint(tmp_path):
     assert_one_line_error(openk2("init", str(tmp_path / "a"), "--config", str(tmp_path / "tiny.json")), "--force")
 
 
+def test_init_max_model_len_writes_yarn_that_transformers_reads_alike(tmp_path):
+    """--max-model-len past the config's context adds YaRN; transformers loads the result and computes the same
+    logits at positions past the original context."""
+    (tmp_path / "tiny.json").write_text(json.dumps({**TINY, "model_type": "kimi_k2"}))
+    result = openk2("init", str(tmp_path / "long"), "--config", str(tmp_path / "tiny.json"), "--dtype", "float32",
+                    "--max-model-len", "256", "--no-tokenizer")
+    assert result.returncode == 0, result.stderr
+    written = json.loads((tmp_path / "long" / "config.json").read_text())
+    assert written["max_position_embeddings"] == 256 and written["rope_scaling"]["factor"] == 4.0
+    assert written["rope_scaling"]["original_max_position_embeddings"] == TINY["max_position_embeddings"]
+    from transformers import AutoModelForCausalLM
+
+    ours = load_model(tmp_path / "long")
+    ids = torch.randint(0, TINY["vocab_size"], (1, 200))
+    with torch.no_grad():
+        diff = (AutoModelForCausalLM.from_pretrained(tmp_path / "long")(ids).logits - ours(ids)).abs().max()
+    assert diff < 1e-4
+
+
 def test_init_refuses_what_does_not_fit_on_disk(tmp_path):
     # ~2 PB of embeddings: larger than any disk this test will meet.
     (tmp_path / "huge.json").write_text(json.dumps({**TINY, "model_type": "kimi_k2", "vocab_size": 2**40, "hidden_size": 1024}))

@@ -112,3 +112,20 @@ def test_counts_equal_a_full_model_build(tie):
     routed = sum(p.numel() for l in model.model.layers if isinstance(l.mlp, MoE) for p in l.mlp.experts.parameters())
     visited = routed * config.num_experts_per_tok // config.n_routed_experts
     assert count_parameters(config) == (total, total - routed + visited)
+
+
+def test_with_max_len_stretches_the_context_by_yarn():
+    """Shorter than trained: only the limit moves. Longer: YaRN's factor grows until original x factor covers it
+    (K2-style YaRN kept and stretched; a model without YaRN gets DeepSeek-V3's)."""
+    nano = preset("nano")
+    assert nano.max_position_embeddings >= 32768  # Claude Code's 8-23K-token prompts fit the default
+    short = nano.with_max_len(2048)
+    assert short.max_position_embeddings == 2048 and short.rope_scaling == nano.rope_scaling
+    longer = nano.with_max_len(65536)
+    assert longer.max_position_embeddings == 65536 and longer.rope_scaling["factor"] == 64.0
+    assert longer.rope_scaling["original_max_position_embeddings"] == 1024 and nano.rope_scaling["factor"] == 32.0
+    plain = preset("moonlight-16b-a3b").with_max_len(32768)
+    assert plain.rope_scaling["factor"] == 4.0 and plain.rope_scaling["original_max_position_embeddings"] == 8192
+    assert plain.softmax_scale > preset("moonlight-16b-a3b").softmax_scale  # YaRN's attention temperature
+    with pytest.raises(ValueError, match="--max-model-len"):
+        nano.with_max_len(0)

@@ -122,8 +122,8 @@ def test_generate_with_a_json_schema(text_checkpoint, tmp_path):
                  "--seed", "1", "--max-tokens", "40", "--dtype", "float32")
     assert result.returncode == 0, result.stderr
     jsonschema.validate(json.loads(result.stdout), schema)
-    (tmp_path / "bad.json").write_text(json.dumps({"type": "object", "properties": {"a": {"not": {}}}}))
+    (tmp_path / "bad.json").write_text(json.dumps({"type": "object", "properties": {"a": {"minLength": -1}}}))
     result = cli("generate", "-m", str(text_checkpoint), "hi", "--json-schema", str(tmp_path / "bad.json"))
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'bad.json'} cannot guide decoding: "
-                                                  'Unimplemented keys: ["not"]']
+    assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'bad.json'} cannot guide decoding: invalid "
+                                                  "JSON Schema at properties/a/minLength: -1 is less than the minimum of 0"]

@@ -24,11 +24,8 @@ CASES = [
     (CHAT, {"model": MODEL, "messages": "hi"}, 400, "messages"),
     (CHAT, {"model": MODEL, "messages": [{"role": "wizard", "content": "hi"}]}, 400, "messages.0"),
     (CHAT, {"model": MODEL, "messages": [{"role": "user", "content": 42}]}, 400, "messages.0.content"),
-    (CHAT, {"model": MODEL, "messages": [{"role": "user", "content": [
-        {"type": "image_url", "image_url": {"url": "http://x/y.png"}}]}]}, 400, "messages"),
     (CHAT, {"model": MODEL, "messages": [{"role": "tool", "content": "x"}]}, 400, "messages.0.tool_call_id"),
-    (CHAT, {"model": MODEL, "messages": HI, "max_tokens": 10**12}, 400, "max_tokens"),
-    (CHAT, {"model": MODEL, "messages": HI, "max_tokens": 0}, 400, "max_tokens"),
+    (CHAT, {"model": MODEL, "messages": HI, "max_tokens": 0}, 400, "max_tokens"),  # a large one is capped instead
     (CHAT, {"model": MODEL, "messages": HI, "max_tokens": "many"}, 400, "max_tokens"),
     (CHAT, {"model": MODEL, "messages": HI, "temperature": 3}, 400, "temperature"),
     (CHAT, {"model": MODEL, "messages": HI, "top_p": 0}, 400, "top_p"),
@@ -53,8 +50,7 @@ CASES = [
     (MESSAGES, b"{", 400, None),
     (MESSAGES, {"model": MODEL, "messages": HI}, 400, "max_tokens"),
     (MESSAGES, {"model": MODEL, "max_tokens": 8, "messages": []}, 400, "messages"),
-    (MESSAGES, {"model": MODEL, "max_tokens": 8, "messages": [{"role": "system", "content": "x"}]}, 400, "messages.0.role"),
-    (MESSAGES, {"model": MODEL, "max_tokens": 10**9, "messages": HI}, 400, "max_tokens"),
+    (MESSAGES, {"model": MODEL, "max_tokens": 8, "messages": [{"role": "tool", "content": "x"}]}, 400, "messages.0.role"),
     (MESSAGES, {"model": MODEL, "max_tokens": 8, "messages": HI, "temperature": 1.5}, 400, "temperature"),
     (MESSAGES, {"model": MODEL, "max_tokens": 8, "messages": HI, "tools": [{"name": "f"}]}, 400, "tools.0.input_schema"),
     (MESSAGES, {"model": MODEL, "max_tokens": 8, "messages": HI, "tools": [

@@ -68,6 +68,19 @@ def test_function_call_and_its_result(client, scripted_checkpoint):
     assert answer.usage.input_tokens == chat.usage.prompt_tokens
 
 
+def test_namespace_tools_are_offered_and_named_in_calls(client, scripted_checkpoint):
+    """Codex groups tools in `namespace` tools: each inner function is offered to the model as itself (the same
+    prompt as declaring it flat), and a call to it names its namespace."""
+    script = scripted_checkpoint
+    grouped = {"type": "namespace", "name": "weather_v1", "description": "Weather tools",
+               "tools": [weather_tool(script)]}
+    reply = client.responses.create(model=MODEL, input=script.question, tools=[grouped], **GREEDY)
+    [call] = reply.output
+    assert (call.name, call.namespace, call.arguments) == ("get_weather", "weather_v1", script.arguments)
+    flat = client.responses.create(model=MODEL, input=script.question, tools=[weather_tool(script)], **GREEDY)
+    assert flat.output[0].namespace is None and flat.usage.input_tokens == reply.usage.input_tokens
+
+
 def test_text_format_json_schema_is_guided(client):
     schema = {"type": "object", "properties": {"n": {"type": "integer"}, "ok": {"type": "boolean"}},
               "required": ["n", "ok"], "additionalProperties": False}
@@ -90,9 +103,11 @@ def test_max_output_tokens_makes_an_incomplete_response(client):
     ({"previous_response_id": "resp_123"}, "previous_response_id"),
     ({"store": True}, "store"),
     ({"tools": [{"type": "web_search"}]}, "tools[0].type"),
+    ({"tools": [{"type": "namespace", "name": "n", "tools": [{"type": "custom", "name": "apply_patch"}]}]},
+     "tools[0].tools[0].type"),
     ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "input[0]"),
     ({"tool_choice": {"type": "allowed_tools", "mode": "auto", "tools": []}}, "tool_choice"),
-    ({"text": {"format": {"type": "json_schema", "name": "x", "schema": {"type": "object", "not": {}}}}},
+    ({"text": {"format": {"type": "json_schema", "name": "x", "schema": {"type": "object", "properties": 5}}}},
      "text.format.schema"),
 ])
 def test_what_needs_state_or_hosted_tools_is_a_clear_400(server, extra, param):
@@ -112,7 +127,7 @@ def test_images_become_a_placeholder_and_a_warning(server, client):
 
 
 def test_agents_sdk_default_model_runs_a_tool_loop(server, scripted_checkpoint):
-    """The Agents SDK's default model (OpenAIResponsesModel) against openk2: a tool call, the tool's result, the
+    """The Agents SDK's default model (the Responses API) against openk2: a tool call, the tool's result, the
     answer; with the scripted checkpoint every step is exact."""
     agents = pytest.importorskip("agents")
     script = scripted_checkpoint
@@ -127,9 +142,9 @@ def test_agents_sdk_default_model_runs_a_tool_loop(server, scripted_checkpoint):
     tool = agents.FunctionTool(name=function["name"], description=function["description"],
                                params_json_schema=function["parameters"], on_invoke_tool=get_weather,
                                strict_json_schema=False)
-    client = openai.AsyncOpenAI(base_url=f"{server.url}/v1", api_key="EMPTY", max_retries=0)
-    model = agents.OpenAIResponsesModel(model=MODEL, openai_client=client)
-    agent = agents.Agent(name="weather", model=model, tools=[tool], model_settings=agents.ModelSettings(temperature=0))
+    # As the README sets it up: the default client, a model by name (the default provider's Responses model).
+    agents.set_default_openai_client(openai.AsyncOpenAI(base_url=f"{server.url}/v1", api_key="openk2", max_retries=0))
+    agent = agents.Agent(name="weather", model=MODEL, tools=[tool], model_settings=agents.ModelSettings(temperature=0))
 
     async def run(stream: bool) -> str:
         if not stream:

@@ -33,6 +33,7 @@ class EngineConfig:
     max_seqs: int = 64  # sequences in the running batch
     max_queued: int = 1024  # requests waiting for a slot before submit() refuses more
     quantize: str | None = None  # "int8": weight-only int8 linear layers (half the bytes read per token)
+    max_model_len: int | None = None  # from_pretrained: context per request; None: the checkpoint's (ModelConfig.with_max_len)
 
 
 @dataclass
@@ -78,7 +79,8 @@ class LLMEngine:
             from ..tokenizer import Tokenizer
 
             tokenizer = Tokenizer.from_dir(path)
-        engine = cls(load_model(path, dtype=dtype), tokenizer, config)
+        engine = cls(load_model(path, dtype=dtype, max_model_len=config.max_model_len if config else None), tokenizer,
+                     config)
         engine.warmup()
         return engine
 

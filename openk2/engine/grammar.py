@@ -21,8 +21,10 @@ a few milliseconds, 24 ms for 60 tools on a 65K vocabulary (`bench/guided.py`).
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from functools import lru_cache
 
 import llguidance
@@ -30,7 +32,8 @@ import torch
 
 # K2's own spacing for arguments (`{"city": "Paris"}`), and no free whitespace: a weak model would
 # otherwise fill the budget with spaces and newlines.
-JSON_STYLE = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
+# lenient: keywords llguidance does not implement are ignored (and reported as warnings), not an error.
+JSON_STYLE = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": ", "lenient": True}
 _COMPILED_CACHE_SIZE = 128
 # A request's schema is hostile input: checking and compiling recurse over it. Real tool schemas sit far inside
 # these (a few levels, a few KB); 100 levels of nesting once crashed the checker with a RecursionError (a 500).
@@ -39,6 +42,7 @@ MAX_SCHEMA_BYTES = 256 * 1024
 # Tokens a grammar may force before the model chooses anything. A required property that refers back to its own
 # schema forces `{"a": {"a": ...` without end; llguidance stops at its item limit, tens of thousands of tokens in.
 MAX_FORCED_TOKENS = 4096
+log = logging.getLogger(__name__)
 
 
 class GrammarError(ValueError):
@@ -56,21 +60,33 @@ def json_grammar(schema: dict | bool) -> str:
 
 
 def json_rule(schema: dict | bool) -> str:
-    """The `%json {...}` rule body for `schema`, to embed in a larger grammar."""
+    """The `%json {...}` rule body for `schema`, to embed in a larger grammar. Keywords llguidance does not implement
+    (uniqueItems, not, if/then, contains, ...) are ignored: use enforceable() to learn which, and validate after."""
     return "%json " + json.dumps(_styled(schema), ensure_ascii=False)
 
 
-def check_json_schema(schema) -> str | None:
-    """Why `schema` cannot guide decoding (invalid JSON Schema, or a feature llguidance does not
-    implement), in one line; None when it can."""
+@dataclass(frozen=True)
+class Enforced:
+    """What guided decoding can enforce of a JSON Schema: `schema` itself, or a looser one; `ignored` says what of
+    the given schema the grammar leaves unchecked (None: nothing), so that outputs can be validated after."""
+
+    schema: dict | bool
+    ignored: str | None = None
+
+
+def enforceable(schema) -> Enforced:
+    """The closest schema the grammar supports: keywords llguidance does not implement are dropped, and a schema
+    using a feature it does not support (a look-around `pattern`) is loosened to its type alone; each loosened schema
+    is logged once. GrammarError if `schema` is not a valid JSON Schema, is too deep or too large to take from a
+    request, or no value can match it."""
     if not isinstance(schema, (dict, bool)):
-        return f"a JSON Schema must be an object, got {type(schema).__name__}"
+        raise GrammarError(f"a JSON Schema must be an object, got {type(schema).__name__}")
     if (depth := json_depth(schema)) > MAX_SCHEMA_DEPTH:
-        return f"the schema nests {depth} levels deep; at most {MAX_SCHEMA_DEPTH} are allowed"
+        raise GrammarError(f"the schema nests {depth} levels deep; at most {MAX_SCHEMA_DEPTH} are allowed")
     text = json.dumps(schema, sort_keys=True)
     if len(text) > MAX_SCHEMA_BYTES:
-        return f"the schema is {len(text)} bytes as JSON; at most {MAX_SCHEMA_BYTES} are allowed"
-    return _schema_error(text)
+        raise GrammarError(f"the schema is {len(text)} bytes as JSON; at most {MAX_SCHEMA_BYTES} are allowed")
+    return _enforceable(text)
 
 
 def json_depth(value) -> int:
@@ -85,7 +101,7 @@ def json_depth(value) -> int:
 
 
 @lru_cache(maxsize=256)  # agents send the same tools every turn
-def _schema_error(schema_json: str) -> str | None:
+def _enforceable(schema_json: str) -> Enforced:
     import jsonschema
 
     schema = json.loads(schema_json)
@@ -93,19 +109,37 @@ def _schema_error(schema_json: str) -> str | None:
         jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.SchemaError as e:
         where = "/".join(str(p) for p in e.absolute_path)
-        return f"invalid JSON Schema{f' at {where}' if where else ''}: {e.message}"
-    return grammar_error(json_grammar(schema))
+        raise GrammarError(f"invalid JSON Schema{f' at {where}' if where else ''}: {e.message}") from None
+    is_error, messages = llguidance.LLMatcher.validate_grammar_with_warnings(json_grammar(schema))
+    if not is_error:
+        enforced = Enforced(schema, "; ".join(messages) or None)
+    else:
+        problem = grammar_error(json_grammar(schema))
+        if "not supported" not in problem:  # unsatisfiable, a $ref to nowhere: no output could ever be valid
+            raise GrammarError(problem)
+        kind = schema.get("type") if isinstance(schema, dict) else None  # a look-around pattern: loosen to the type
+        enforced = Enforced({"type": kind} if isinstance(kind, (str, list)) else True, problem)
+    if enforced.ignored is not None:
+        log.warning("guided decoding cannot enforce all of a JSON Schema (%s); outputs are validated against the "
+                    "full schema after generation: %.200s", enforced.ignored, schema_json)
+    return enforced
+
+
+def check_json_schema(schema) -> str | None:
+    """Why `schema` cannot guide decoding at all (not a valid JSON Schema), in one line; None when it can."""
+    try:
+        enforceable(schema)
+    except GrammarError as e:
+        return str(e)
+    return None
 
 
 def grammar_for(json_schema=None, regex: str | None = None, choice: list[str] | None = None,
                 grammar: str | None = None) -> str:
-    """The grammar for the one given: a JSON Schema, a regex, literal choices, or a grammar's text.
-    GrammarError with the reason when it cannot guide decoding."""
+    """The grammar for the one given: a JSON Schema (what of it the grammar can enforce: enforceable()), a regex,
+    literal choices, or a grammar's text. GrammarError with the reason when it cannot guide decoding."""
     if json_schema is not None:
-        problem = check_json_schema(json_schema)
-        if problem is not None:
-            raise GrammarError(problem)
-        return json_grammar(json_schema)
+        return json_grammar(enforceable(json_schema).schema)
     if regex is not None:
         text = llguidance.LLMatcher.grammar_from_regex(regex)
     elif choice is not None:

@@ -15,7 +15,7 @@ from ..tool_parser import OutputDelta
 from .auth import Caller, authenticate
 from .errors import APIError
 from .generation import Choice, Generation, run_to_end
-from .prompts import ChatInput
+from .prompts import ChatInput, content_text, warning_headers
 from .protocol import (
     AnthropicError,
     AnthropicUsage,
@@ -47,16 +47,17 @@ def serving_of(request: Request) -> Serving:
 async def messages(body: MessagesRequest, request: Request, caller: Caller = Depends(authenticate)) -> Response:
     serving = serving_of(request)
     serving.check_model(body.model)
-    prompt = await run_in_threadpool(serving.prompts.chat, chat_input(body))  # a new tool set's grammar: milliseconds
-    # Anthropic clients ask for large max_tokens (Claude Code: 32000): cut to what the context has room for.
-    max_tokens = serving.prompts.max_tokens(prompt, body.max_tokens, clamp=True)
+    chat = chat_input(body)
+    prompt = await run_in_threadpool(serving.prompts.chat, chat)  # a new tool set's grammar: milliseconds
+    max_tokens = serving.prompts.max_tokens(prompt, body.max_tokens)
     temperature = 1.0 if body.temperature is None else body.temperature  # Anthropic's default
     params = SamplingParams(max_tokens=max_tokens, temperature=temperature * serving.model.anthropic_temperature_scale,
                             top_p=1.0 if body.top_p is None else body.top_p, top_k=body.top_k or 0,
                             stop=body.stop_sequences or [], grammar=prompt.grammar)
     generation = await serving.generate([prompt], [params], caller, "messages", "msg_")
     if body.stream:
-        return EventStream(message_stream(generation, body), generation)
+        return EventStream(message_stream(generation, body), generation, warning_headers(chat.warnings),
+                           ping=named_event("ping", {"type": "ping"}))  # Anthropic's own keep-alive event
     if not await run_to_end(request, generation):
         return Response(status_code=499)
     choice = generation.choices[0]
@@ -70,7 +71,7 @@ async def messages(body: MessagesRequest, request: Request, caller: Caller = Dep
     stop_reason, stop_sequence = stop_of(choice)
     reply = MessageResponse(id=generation.request_id, model=body.model, content=content, stop_reason=stop_reason,
                             stop_sequence=stop_sequence, usage=usage_of(generation))
-    return JSONResponse(reply.model_dump(mode="json"))
+    return JSONResponse(reply.model_dump(mode="json"), headers=warning_headers(chat.warnings, generation.violations))
 
 
 @router.post("/v1/messages/count_tokens", response_model=None,
@@ -84,19 +85,21 @@ async def count_tokens(body: CountTokensRequest, request: Request, caller: Calle
 
 def chat_input(body: CountTokensRequest) -> ChatInput:
     """Anthropic's system, messages and tools as the OpenAI-style conversation chat.py renders: tool_result
-    blocks become tool messages, tool_use blocks become tool calls."""
+    blocks become tool messages, tool_use blocks become tool calls, images and documents placeholders."""
+    warnings: list[str] = []
     messages: list[dict] = []
     if body.system:
-        messages.append({"role": "system", "content": text_parts(body.system)})
+        messages.append({"role": "system", "content": content_text(body.system, warnings, "system")})
     for index, message in enumerate(body.messages):
+        param = f"messages.{index}.content"
         blocks = [TextBlock(type="text", text=message.content)] if isinstance(message.content, str) else message.content
-        texts: list[TextBlock] = []
+        texts: list = []
         calls: list[dict] = []
         for block in blocks:
-            if block.type == "text":
+            if block.type in ("text", "image", "document"):
                 texts.append(block)
             elif block.type == "tool_result" and message.role == "user":
-                content = block.content if isinstance(block.content, str) else "".join(b.text for b in block.content or [])
+                content = content_text(block.content, warnings, param)
                 messages.append({"role": "tool", "tool_call_id": block.tool_use_id, "content": content})
             elif block.type == "tool_use" and message.role == "assistant":
                 arguments = json.dumps(block.input, ensure_ascii=False)
@@ -104,24 +107,28 @@ def chat_input(body: CountTokensRequest) -> ChatInput:
             elif block.type in ("thinking", "redacted_thinking") and message.role == "assistant":
                 continue  # earlier turns' reasoning is not replayed to the model
             else:
-                raise APIError(400, f"a {block.type} block cannot appear in a {message.role} message",
-                               f"messages.{index}.content")
-        if message.role == "user" and (texts or not messages or messages[-1]["role"] != "tool"):
-            messages.append({"role": "user", "content": text_parts(texts)})
+                raise APIError(400, f"a {block.type} block cannot appear in a {message.role} message", param)
+        text = content_text(texts, warnings, param)
+        if message.role == "system":
+            messages.append({"role": "system", "content": text})
+        elif message.role == "user" and (texts or not messages or messages[-1]["role"] != "tool"):
+            messages.append({"role": "user", "content": text})
         elif message.role == "assistant":
-            messages.append({"role": "assistant", "content": text_parts(texts), **({"tool_calls": calls} if calls else {})})
+            messages.append({"role": "assistant", "content": text, **({"tool_calls": calls} if calls else {})})
     tools = [{"type": "function", "function": {"name": t.name, **({"description": t.description} if t.description else {}),
                                                "parameters": t.input_schema}} for t in body.tools or []]
     choice = body.tool_choice
     if choice is not None and choice.type == "tool" and not choice.name:
         raise APIError(400, "tool_choice of type 'tool' needs the tool's name", "tool_choice.name")
     names = {None: "auto", "auto": "auto", "any": "required", "none": "none"}
-    return ChatInput(messages, tools or None, choice.name if choice and choice.type == "tool" else names[choice and choice.type],
-                     parallel_tool_calls=not (choice and choice.disable_parallel_tool_use), schema_param="tools[{i}].input_schema")
-
-
-def text_parts(content: str | list[TextBlock]) -> str | list[dict]:
-    return content if isinstance(content, str) else [{"type": "text", "text": b.text} for b in content]
+    chat = ChatInput(messages, tools or None, choice.name if choice and choice.type == "tool" else names[choice and choice.type],
+                     parallel_tool_calls=not (choice and choice.disable_parallel_tool_use),
+                     schema_param="tools[{i}].input_schema", warnings=warnings)
+    output = body.output_config.format if getattr(body, "output_config", None) else getattr(body, "output_format", None)
+    if output is not None:  # structured outputs: the answer's text is JSON matching the schema (guided)
+        chat.response_schema = output.schema_
+        chat.response_param = "output_config.format.schema" if body.output_config else "output_format.schema"
+    return chat
 
 
 def tool_input(arguments: str) -> dict:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import re
+import uuid
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException
@@ -24,6 +27,8 @@ from .settings import ModelSettings, ServerConfig
 from .usage import Ledger
 
 logger = logging.getLogger("openk2.server")
+LOCAL_ORIGINS = r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?"
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 def create_app(llm: LLMEngine, model: ModelSettings, config: ServerConfig | None = None,
@@ -60,11 +65,17 @@ def create_app(llm: LLMEngine, model: ModelSettings, config: ServerConfig | None
     app.include_router(anthropic.router)
     app.include_router(agent_api.router)
     app.include_router(playground.router)  # the page at `/` and its files
-    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     install_error_handlers(app, metrics)
-    # Added last, so it runs first: nothing reads a body before the key is checked.
+    # Middleware, innermost first (each added one wraps the ones before): the body limit; the key check, so nothing
+    # reads a body before the key is checked; CORS, which answers a browser's preflight (it carries no key) and
+    # labels 401s too; bugs made 500s; and outermost the request id, on every response.
+    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(AuthMiddleware, auth=auth, public_docs=config.public_docs, public_metrics=config.public_metrics)
+    app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins),
+                       allow_origin_regex=None if config.cors_origins else LOCAL_ORIGINS, allow_methods=["*"],
+                       allow_headers=["*"], expose_headers=["x-request-id", "request-id", "warning", "retry-after"])
     app.add_middleware(UnhandledErrors)
+    app.add_middleware(RequestId)
 
     @app.get("/health", tags=["Server"], responses={503: {"description": "the engine thread has stopped"}})
     async def health() -> Response:
@@ -78,6 +89,29 @@ def create_app(llm: LLMEngine, model: ModelSettings, config: ServerConfig | None
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+class RequestId:
+    """Give every response a request id, in OpenAI's header (x-request-id) and Anthropic's (request-id): the client's
+    own x-request-id when it sends a sane one, else a new `req_…`. Handlers find it in request.state.request_id."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if REQUEST_ID.fullmatch(given) else f"req_{uuid.uuid4().hex[:24]}"
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message) -> None:
+            if message["type"] == "http.response.start":
+                value = request_id.encode()
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", value), (b"request-id", value)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
 
 
 class BodyLimit:

@@ -34,10 +34,15 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     api_key_required: Annotated[bool, typer.Option(help="refuse requests without a valid key")] = ServerConfig.api_key_required,
     db: DbOption = DEFAULT_DB,
-    served_model_name: Annotated[str | None, typer.Option(help="the model name clients send (default: the folder's)")] = None,
+    served_model_name: Annotated[list[str] | None, typer.Option(
+        help="a model name clients may send; repeat for more, shell patterns allowed ('claude-*', '*'); the first "
+             "exact one names the model in /v1/models and the ledger [default: the folder's name]")] = None,
     dtype: Annotated[str, typer.Option(help="weights dtype: bfloat16, float32 or float16")] = "bfloat16",
     quantize: Annotated[str | None, typer.Option(help="int8: weight-only int8 linear layers (faster CPU decode)")] = None,
     # These two default to EngineConfig's; reading them here would import torch for every `openk2` command.
+    max_model_len: Annotated[int | None, typer.Option(help="context length per request, prompt + answer; past the "
+                                                           "checkpoint's, YaRN stretches it [default: the checkpoint's]")]
+    = None,
     cache_mib: Annotated[int | None, typer.Option(help="KV cache memory budget in MiB [default: the engine's]")] = None,
     max_queued: Annotated[int | None, typer.Option(help="requests waiting for a batch slot, beyond: 503 [default: the engine's]")]
     = None,
@@ -55,6 +60,9 @@ def serve(
                                                              "(default: this server, over loopback, with the caller's key)")] = None,
     agent_model: Annotated[str | None, typer.Option(help="model name at --agent-base-url [default: the served model]")] = None,
     agent_api_key: Annotated[str | None, typer.Option(envvar="OPENK2_AGENT_API_KEY", help="API key for --agent-base-url")] = None,
+    cors_origin: Annotated[list[str] | None, typer.Option(
+        help="a browser origin allowed to call the API (CORS), e.g. https://app.example.com or '*'; repeat for more "
+             "[default: pages on this machine, http://localhost:ANY-PORT]")] = None,
 ) -> None:
     """Load a checkpoint and serve it: OpenAI at /v1/chat/completions, Anthropic at /v1/messages."""
     import uvicorn
@@ -67,13 +75,16 @@ def serve(
     if not (model / "tiktoken.model").is_file():
         raise FileNotFoundError(f"{model} has no tokenizer (tiktoken.model): write one with `openk2 init`, "
                                 "or copy K2's tiktoken.model and tokenizer_config.json next to the weights")
-    name = served_model_name or model.resolve().name
-    settings = ModelSettings(name, price_input_cache_hit=price_input_cache_hit, price_input=price_input,
+    names = served_model_name or []
+    exact = [n for n in names if not any(c in n for c in "*?[")]
+    name = exact[0] if exact else model.resolve().name  # a pattern alone ('*') keeps the folder's name as the first
+    aliases = [n for n in names if n != name]
+    settings = ModelSettings(name, tuple(aliases), price_input_cache_hit=price_input_cache_hit, price_input=price_input,
                              price_output=price_output, anthropic_temperature_scale=anthropic_temperature_scale)
     config = ServerConfig(api_key_required=api_key_required, db=db, requests_per_minute=requests_per_minute,
                           tokens_per_minute=tokens_per_minute, public_docs=public_docs, public_metrics=public_metrics,
-                          max_body_bytes=max_body_bytes)
-    engine_config = EngineConfig(quantize=quantize)
+                          max_body_bytes=max_body_bytes, cors_origins=tuple(cors_origin or ()))
+    engine_config = EngineConfig(quantize=quantize, max_model_len=max_model_len)
     if cache_mib is not None:
         engine_config.cache_budget_bytes = cache_mib * 1024**2
     if max_queued is not None:

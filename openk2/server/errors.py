@@ -28,6 +28,17 @@ class APIError(Exception):
         self.status, self.message, self.param, self.code, self.headers = status, message, param, code, headers
 
 
+class PromptTooLong(APIError):
+    """A prompt that leaves no room for an answer, worded as each API words it, so that clients react (Claude Code
+    compacts its conversation on Anthropic's "prompt is too long", OpenAI clients look for context_length_exceeded)."""
+
+    def __init__(self, tokens: int, context: int, param: str):
+        super().__init__(400, f"This model's maximum context length is {context} tokens. However, your messages "
+                              f"resulted in {tokens} tokens. Please reduce the length of the messages.", param,
+                         "context_length_exceeded")
+        self.tokens, self.context = tokens, context
+
+
 OPENAI_ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error",
                       405: "invalid_request_error", 413: "invalid_request_error", 429: "rate_limit_exceeded",
                       503: "server_error"}
@@ -48,6 +59,8 @@ def anthropic_error(error: APIError) -> tuple[int, dict]:
     """(status, body) of an Anthropic error response."""
     status = ANTHROPIC_STATUS.get(error.status, error.status)
     message = f"{error.param}: {error.message}" if error.param and error.param not in error.message else error.message
+    if isinstance(error, PromptTooLong):  # Anthropic's exact words; the prompt may use all but one token
+        message = f"prompt is too long: {error.tokens} tokens > {error.context - 1} maximum"
     detail = AnthropicErrorDetail(type=ANTHROPIC_ERROR_TYPES.get(status, "api_error"), message=message)
     return status, AnthropicError(error=detail).model_dump()
 
@@ -59,7 +72,7 @@ def speaks_anthropic(request: Request) -> bool:
 
 # The `role` / `type` tags of the discriminated unions in protocol.py, which pydantic writes into error locations.
 UNION_TAGS = {"system", "developer", "user", "assistant", "tool", "text", "tool_use", "tool_result", "thinking",
-              "redacted_thinking"}
+              "redacted_thinking", "image", "document"}
 
 
 def error_location(loc: tuple) -> str | None:
@@ -117,6 +130,14 @@ def install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        # The model comes first: a request for a model this server does not serve is a 404 whatever else is wrong
+        # with it (a client pointed at the wrong server learns that, not which of its fields we would refuse).
+        model = error.body.get("model") if isinstance(error.body, dict) else None
+        if isinstance(model, str) and not request.app.state.serving.model.serves(model):
+            try:
+                request.app.state.serving.check_model(model)
+            except APIError as wrong_model:
+                return error_response(request, wrong_model)
         # 400 with the parameter named, as both APIs answer (FastAPI's default would be 422).
         message, param = validation_message(error.errors())
         return error_response(request, APIError(400, message, param))
@@ -152,12 +173,14 @@ class UnhandledErrors:
             request = Request(scope)
             frame = traceback.extract_tb(error.__traceback__)[-1:]
             site = (type(error).__name__, *((frame[0].filename, frame[0].lineno) if frame else ()))
+            request_id = scope.get("state", {}).get("request_id")  # set by app.RequestId, outside this one
             if site in self.logged:
-                logger.error("unhandled error in %s %s: %s: %s (traceback logged before)", request.method,
-                             request.url.path, type(error).__name__, str(error)[:200])
+                logger.error("unhandled error in %s %s (request %s): %s: %s (traceback logged before)",
+                             request.method, request.url.path, request_id, type(error).__name__, str(error)[:200])
             else:
                 self.logged.add(site)
-                logger.exception("unhandled error in %s %s", request.method, request.url.path, exc_info=error)
+                logger.exception("unhandled error in %s %s (request %s)", request.method, request.url.path,
+                                 request_id, exc_info=error)
             if not started:  # else the status line is out: all we can do is end the response
                 response = scope["app"].state.error_response(request, APIError(500, "internal server error"))
                 await response(scope, receive, send)

@@ -8,6 +8,7 @@ counts every token before a streamed chunk carrying it goes out, and holds the f
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import Future
@@ -18,6 +19,7 @@ from fastapi import Request
 
 from ..engine import SamplingParams, TokenEvent
 from ..tool_parser import OutputDelta, ParsedOutput, StreamingParser
+from .answer_grammar import violations
 from .auth import Caller
 from .errors import APIError
 from .prompts import Prompt
@@ -25,6 +27,8 @@ from .usage import DURABLE_WAIT
 
 if TYPE_CHECKING:
     from .serving import Serving
+
+log = logging.getLogger("openk2.server")
 
 
 @dataclass
@@ -42,6 +46,7 @@ class Choice:
     stop: str | int | None = None  # what ended it with "stop": the stop string or stop token (TokenEvent.stop)
     cached_tokens: int = 0
     completion_tokens: int = 0
+    violations: list[str] = field(default_factory=list)  # where the answer breaks a schema enforced only in part
 
     @property
     def parsed(self) -> ParsedOutput:
@@ -140,6 +145,11 @@ class Generation:
         """The request never started: cancel what is in the engine and give back its token reservation."""
         self.cancel()
         self.serving.limiter.settle(self.reservation, 0)
+
+    @property
+    def violations(self) -> list[str]:
+        """Schema violations of every choice (see Choice.violations), for a Warning header."""
+        return [v for choice in self.choices for v in choice.violations]
 
     @property
     def usage(self) -> UsageCount:
@@ -243,6 +253,10 @@ class Generation:
             choice.engine_finish, choice.stop, out.finished = event.finish_reason, event.stop, True
             if choice.parser:
                 out.delta = merge_deltas(out.delta, choice.parser.finish())
+            if choice.prompt.checks:
+                choice.violations = violations(choice.parsed, choice.prompt.checks)
+                for violation in choice.violations:
+                    log.warning("request %s: %s", self.request_id, violation)
         return out
 
     def cancel(self) -> None:

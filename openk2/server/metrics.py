@@ -26,6 +26,8 @@ class Metrics:
         self.cached_tokens = Counter("openk2_cached_prompt_tokens", "Prompt tokens served from the prefix cache",
                                      registry=registry)
         self.completion_tokens = Counter("openk2_completion_tokens", "Tokens generated", registry=registry)
+        self.schema_violations = Counter("openk2_schema_violations", "Tool arguments or answers that break a schema "
+                                         "guided decoding enforced only in part", registry=registry)
         self.latency = Histogram("openk2_request_latency_seconds", "Time from a request's start to its end",
                                  ["endpoint"], buckets=LATENCY_BUCKETS, registry=registry)
         self.ttft = Histogram("openk2_time_to_first_token_seconds", "Time from a request's start to its first token",

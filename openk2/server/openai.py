@@ -16,7 +16,7 @@ from .answer_grammar import structured_grammar
 from .auth import Caller, authenticate
 from .errors import APIError
 from .generation import Generation, run_to_end
-from .prompts import ChatInput, Prompt
+from .prompts import ChatInput, Prompt, content_text, warning_headers
 from .protocol import (
     ChatChoice,
     ChatChunkChoice,
@@ -57,8 +57,8 @@ def serving_of(request: Request) -> Serving:
     return request.app.state.serving
 
 
-def json_of(reply) -> JSONResponse:
-    return JSONResponse(reply.model_dump(mode="json", exclude_unset=True))
+def json_of(reply, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(reply.model_dump(mode="json", exclude_unset=True), headers=headers)
 
 
 # ---- /v1/chat/completions -----------------------------------------------------------------------
@@ -70,35 +70,41 @@ async def chat_completions(body: ChatCompletionRequest, request: Request,
                            caller: Caller = Depends(authenticate)) -> Response:
     serving = serving_of(request)
     serving.check_model(body.model)
+    replaced: list[str] = []
+    chat = ChatInput(
+        messages=[chat_message(m, replaced, f"messages.{i}.content") for i, m in enumerate(body.messages)],
+        tools=[t.model_dump(exclude_none=True) for t in body.tools or []] or None,
+        tool_choice=tool_choice_name(body.tool_choice),
+        parallel_tool_calls=body.parallel_tool_calls is not False,
+        response_schema=body.response_format.answer_schema if body.response_format else None,
+        warnings=replaced,
+    )
+
     def prompt_of() -> Prompt:  # off the event loop: checking new schemas and building grammars takes milliseconds
-        return serving.prompts.chat(ChatInput(
-            messages=[chat_message(m) for m in body.messages],
-            tools=[t.model_dump(exclude_none=True) for t in body.tools or []] or None,
-            tool_choice=tool_choice_name(body.tool_choice),
-            parallel_tool_calls=body.parallel_tool_calls is not False,
-            response_schema=body.response_format.answer_schema if body.response_format else None,
-            structured_grammar=structured_grammar(body.structured_outputs),
-        ))
+        chat.structured_grammar = structured_grammar(body.structured_outputs)
+        return serving.prompts.chat(chat)
 
     prompt = await run_in_threadpool(prompt_of)
-    param = "max_tokens" if body.max_completion_tokens is None else "max_completion_tokens"
-    max_tokens = serving.prompts.max_tokens(prompt, body.max_completion_tokens or body.max_tokens, param)
+    max_tokens = serving.prompts.max_tokens(prompt, body.max_completion_tokens or body.max_tokens)
     top_logprobs = body.top_logprobs or 0
     params = [sampling_params(body, serving, prompt, max_tokens, i, bool(body.logprobs) or top_logprobs > 0,
                               top_logprobs) for i in range(body.n or 1)]
     generation = await serving.generate([prompt], params, caller, "chat.completions", "chatcmpl-")
     if body.stream:
-        return EventStream(chat_stream(generation, body), generation)
+        return EventStream(chat_stream(generation, body), generation, warning_headers(replaced))
     if not await run_to_end(request, generation):
         return Response(status_code=499)  # the client has gone; nobody reads this
-    return json_of(chat_completion(generation, body))
+    return json_of(chat_completion(generation, body), warning_headers(replaced, generation.violations))
 
 
-def chat_message(message: ChatMessage) -> dict:
-    """A validated message as the dict chat.py renders (`developer` is OpenAI's newer name for `system`)."""
+def chat_message(message: ChatMessage, replaced: list[str], param: str) -> dict:
+    """A validated message as the dict chat.py renders (`developer` is OpenAI's newer name for `system`); content
+    parts become text, an image a placeholder (noted in `replaced`)."""
     out = message.model_dump(exclude_none=True)
     if out["role"] == "developer":
         out["role"] = "system"
+    if isinstance(message.content, list):
+        out["content"] = content_text(message.content, replaced, param)
     return out
 
 
@@ -248,7 +254,8 @@ async def completions(body: CompletionRequest, request: Request, caller: Caller 
     grammar = await run_in_threadpool(structured_grammar, body.structured_outputs)
     for prompt in prompts:
         prompt.grammar = grammar
-    limits = [serving.prompts.max_tokens(p, 16 if body.max_tokens is None else body.max_tokens) for p in prompts]
+    limits = [serving.prompts.max_tokens(p, 16 if body.max_tokens is None else body.max_tokens, "prompt")
+              for p in prompts]
     logprobs = body.logprobs or 0
     params = [sampling_params(body, serving, prompts[i // n], limits[i // n], i % n, body.logprobs is not None,
                               logprobs) for i in range(len(prompts) * n)]
@@ -315,19 +322,20 @@ def completion_logprobs(serving: Serving, entries: list[tuple[int, float, list[t
 # ---- /v1/models ---------------------------------------------------------------------------------
 
 
-def model_card(serving: Serving) -> ModelCard:
+def model_card(serving: Serving, name: str) -> ModelCard:
     created = serving.started
-    return ModelCard(id=serving.model.name, created=int(created), display_name=serving.model.name,
+    return ModelCard(id=name, created=int(created), display_name=name,
                      created_at=datetime.fromtimestamp(created, timezone.utc).isoformat().replace("+00:00", "Z"))
 
 
 @router.get("/v1/models", responses={200: {"model": ModelList}, **ERRORS}, response_model=None)
 async def list_models(request: Request, caller: Caller = Depends(authenticate)) -> Response:
-    card = model_card(serving_of(request))
-    return json_of(ModelList(data=[card], first_id=card.id, last_id=card.id))
+    serving = serving_of(request)
+    cards = [model_card(serving, name) for name in serving.model.names]
+    return json_of(ModelList(data=cards, first_id=cards[0].id, last_id=cards[-1].id))
 
 
 @router.get("/v1/models/{model_id:path}", responses={200: {"model": ModelCard}, **ERRORS}, response_model=None)
 async def get_model(model_id: str, request: Request, caller: Caller = Depends(authenticate)) -> Response:
     serving_of(request).check_model(model_id)
-    return json_of(model_card(serving_of(request)))
+    return json_of(model_card(serving_of(request), model_id))

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from ..chat import encode_prompt, encode_segments, next_tool_call_index
 from ..engine import Engine
-from .answer_grammar import guide
-from .errors import APIError
+from .answer_grammar import Check, guide
+from .errors import APIError, PromptTooLong
 
 
 @dataclass
@@ -33,6 +33,7 @@ class Prompt:
     grammar: str | None = None  # guided decoding of the answer after the forced start
     first_tool_index: int = 0  # IDX of the answer's first tool call (calls so far in the conversation)
     chat: bool = True  # parse the output into content and tool calls
+    checks: list[Check] = field(default_factory=list)  # schemas the grammar enforces only in part: validate after
 
 
 # Content the model cannot read. An agent keeps every message in its history, so refusing one (a screenshot, a PDF,
@@ -62,13 +63,21 @@ def content_text(content, warnings: list[str], param: str) -> str:
     return "".join(texts)
 
 
-def warning_headers(warnings: list[str]) -> dict[str, str] | None:
-    """An HTTP Warning header (RFC 9111's code 299, a persistent warning) naming what content was replaced."""
-    if not warnings:
+def warning_headers(replaced: list[str], violations: list[str] = ()) -> dict[str, str] | None:
+    """HTTP Warning headers (RFC 9111's code 299, a persistent warning): content replaced by a placeholder (the
+    kinds in `replaced`), and outputs that break a schema the grammar enforced only in part (`violations`). Neither
+    API has a field for these; both clients expose response headers."""
+    notes = []
+    if replaced:
+        counts = ", ".join(f"{replaced.count(kind)} {kind}{'s' if replaced.count(kind) > 1 else ''}"
+                           for kind in dict.fromkeys(replaced))
+        notes.append(f"{counts} replaced by a text placeholder: this model reads text only")
+    notes += violations
+    if not notes:
         return None
-    counts = ", ".join(f"{warnings.count(kind)} {kind}{'s' if warnings.count(kind) > 1 else ''}"
-                       for kind in dict.fromkeys(warnings))
-    return {"Warning": f'299 openk2 "{counts} replaced by a text placeholder: this model reads text only"'}
+    quoted = (" ".join(note.split()).replace("\\", "\\\\").replace('"', '\\"')
+              .encode("latin-1", "replace").decode("latin-1") for note in notes)
+    return {"Warning": ", ".join(f'299 openk2 "{note}"' for note in quoted)}
 
 
 class Prompts:
@@ -114,7 +123,7 @@ class Prompts:
         guidance = guide(chat.tools or [], chat.tool_choice, chat.parallel_tool_calls, chat.response_schema,
                          first_index, chat.schema_param, chat.response_param)
         return Prompt(ids + encode_segments(self.tokenizer, guidance.forced), guidance.forced_text, guidance.grammar,
-                      first_index)
+                      first_index, checks=guidance.checks)
 
     def text(self, prompt: str | list[int]) -> Prompt:
         """A raw completion prompt: text (encoded without special tokens) or token ids."""
@@ -128,17 +137,11 @@ class Prompts:
             raise APIError(400, f"a token-id prompt must be a non-empty list of ids in [0, {vocab})", "prompt")
         return Prompt(list(prompt), chat=False)
 
-    def max_tokens(self, prompt: Prompt, requested: int | None, param: str = "max_tokens", clamp: bool = False) -> int:
-        """The answer's token budget: what was asked for if it fits the context (else 400, or with clamp=True
-        what still fits), and all the room left when nothing was asked for."""
+    def max_tokens(self, prompt: Prompt, requested: int | None, param: str = "messages") -> int:
+        """The answer's token budget: what was asked for, capped at the room the context has left (agent front-ends
+        ask for more than a small model has: Claude Code always for 32000), and all of that room when nothing was
+        asked for. A prompt that leaves no room is PromptTooLong, naming `param` (the prompt's field)."""
         room = self.max_context - len(prompt.ids)
         if room < 1:
-            raise APIError(400, f"the prompt is {len(prompt.ids)} tokens, but this model's context is "
-                                f"{self.max_context} tokens", "messages", "context_length_exceeded")
-        if requested is None:
-            return room
-        if requested > self.max_context or (requested > room and not clamp):
-            raise APIError(400, f"{param} is {requested}, but the prompt ({len(prompt.ids)} tokens) leaves room for "
-                                f"{room} in this model's context of {self.max_context} tokens", param,
-                           "context_length_exceeded")
-        return min(requested, room)
+            raise PromptTooLong(len(prompt.ids), self.max_context, param)
+        return room if requested is None else min(requested, room)

@@ -389,10 +389,20 @@ class ToolUseBlock(Lenient):
     input: dict[str, Any]
 
 
+class MediaBlock(Lenient):
+    """An image or a document (PDF, ...): replaced by a text placeholder and a Warning header (prompts.content_text),
+    since the model reads text; refusing it would break every later turn of an agent session that holds it."""
+
+    type: Literal["image", "document"]
+
+
+ToolResultContent = Annotated[TextBlock | MediaBlock, Field(discriminator="type")]
+
+
 class ToolResultBlock(Lenient):
     type: Literal["tool_result"]
     tool_use_id: str
-    content: str | list[TextBlock] | None = None
+    content: str | list[ToolResultContent] | None = None
     is_error: bool | None = None
 
 
@@ -407,12 +417,12 @@ class RedactedThinkingBlock(Lenient):
     data: str
 
 
-ContentBlock = Annotated[TextBlock | ToolUseBlock | ToolResultBlock | ThinkingBlock | RedactedThinkingBlock,
-                         Field(discriminator="type")]
+ContentBlock = Annotated[TextBlock | MediaBlock | ToolUseBlock | ToolResultBlock | ThinkingBlock
+                         | RedactedThinkingBlock, Field(discriminator="type")]
 
 
 class AnthropicMessage(Lenient):
-    role: Literal["user", "assistant"]
+    role: Literal["user", "assistant", "system"]  # Claude Code sends system messages inside messages too
     content: str | list[ContentBlock]
 
 
@@ -442,6 +452,18 @@ class CountTokensRequest(Lenient):
     tool_choice: AnthropicToolChoice | None = None
 
 
+class OutputFormat(Lenient):
+    type: Literal["json_schema"]
+    schema_: dict[str, Any] = Field(alias="schema")
+
+
+class OutputConfig(Lenient):
+    """Anthropic's structured outputs (`output_config.format`; the beta's `output_format` is the same object)."""
+
+    format: OutputFormat | None = None
+    effort: str | None = None  # a reasoning-effort hint; K2 has no such knob
+
+
 class MessagesRequest(CountTokensRequest):
     max_tokens: int = Field(ge=1)
     stop_sequences: list[str] | None = None
@@ -450,6 +472,8 @@ class MessagesRequest(CountTokensRequest):
     top_p: float | None = Field(None, gt=0, le=1)
     top_k: int | None = Field(None, ge=0)
     metadata: dict[str, Any] | None = None
+    output_config: OutputConfig | None = None
+    output_format: OutputFormat | None = None
 
 
 # ---- Anthropic responses --------------------------------------------------------------------

@@ -25,6 +25,7 @@ from .responses_protocol import (
     IncompleteDetails,
     InputTokensDetails,
     MessageItem,
+    NamespaceTool,
     OutputFunctionCall,
     OutputItem,
     OutputMessage,
@@ -50,26 +51,26 @@ SSE = {"text/event-stream": {}}  # server-sent events: response.created ... resp
 async def create_response(body: ResponsesRequest, request: Request, caller: Caller = Depends(authenticate)) -> Response:
     serving: Serving = request.app.state.serving
     serving.check_model(body.model)
-    chat = chat_input(body)
+    chat, namespaces = chat_input(body)
     prompt = await run_in_threadpool(serving.prompts.chat, chat)  # a new tool set's grammar: milliseconds
-    max_tokens = serving.prompts.max_tokens(prompt, body.max_output_tokens, "max_output_tokens")
+    max_tokens = serving.prompts.max_tokens(prompt, body.max_output_tokens, "input")
     params = SamplingParams(
         max_tokens=max_tokens,
         temperature=serving.model.default_temperature if body.temperature is None else body.temperature,
         top_p=1.0 if body.top_p is None else body.top_p, grammar=prompt.grammar)
     generation = await serving.generate([prompt], [params], caller, "responses", "resp_")
-    headers = warning_headers(chat.warnings)
     if body.stream:
-        return EventStream(response_stream(generation, body), generation, headers)
+        return EventStream(response_stream(generation, body, namespaces), generation, warning_headers(chat.warnings))
     if not await run_to_end(request, generation):
         return Response(status_code=499)  # the client has gone; nobody reads this
     choice = generation.choices[0]
     status = "incomplete" if choice.finish_reason == "length" else "completed"
-    items = output_items(choice.parsed, generation.request_id, status)
-    return JSONResponse(response_object(generation, body, status, items).model_dump(mode="json"), headers=headers)
+    items = output_items(choice.parsed, generation.request_id, status, namespaces)
+    return JSONResponse(response_object(generation, body, status, items).model_dump(mode="json"),
+                        headers=warning_headers(chat.warnings, generation.violations))
 
 
-def chat_input(body: ResponsesRequest) -> ChatInput:
+def chat_input(body: ResponsesRequest) -> tuple[ChatInput, dict[str, str]]:
     """The request as the conversation chat.py renders: instructions first as the system message, messages in
     order, function_call items as the assistant's tool calls, function_call_output items as tool results."""
     refuse_state(body)
@@ -99,24 +100,37 @@ def chat_input(body: ResponsesRequest) -> ChatInput:
             hint = " (it needs stored items: send the item itself)" if item.type == "item_reference" else ""
             raise APIError(400, f"input items of type {item.type!r} are not supported: openk2 takes message, "
                                 f"function_call, function_call_output and reasoning items{hint}", param)
-    tools = []
-    for index, tool in enumerate(body.tools or []):
-        if not isinstance(tool, FunctionTool):
-            raise APIError(400, f"{tool.type!r} is a tool hosted by OpenAI; openk2 runs function tools only "
-                                "(declare it as a function and run it yourself)", f"tools[{index}].type")
-        function = {"name": tool.name, **({"description": tool.description} if tool.description else {})}
-        if tool.parameters is not None:
-            function["parameters"] = tool.parameters
-        tools.append({"type": "function", "function": function})
+    tools, namespaces = function_tools(body.tools or [])
     choice = body.tool_choice
     if choice is not None and not isinstance(choice, str) and choice.type != "function":
         raise APIError(400, f"tool_choice of type {choice.type!r} is not supported: use 'auto', 'none', 'required' "
                             "or {'type': 'function', 'name': ...}", "tool_choice")
     text_format = body.text.format if body.text else None
-    return ChatInput(messages, tools or None, "auto" if choice is None else choice if isinstance(choice, str) else choice.name,
+    chat = ChatInput(messages, tools or None, "auto" if choice is None else choice if isinstance(choice, str) else choice.name,
                      parallel_tool_calls=body.parallel_tool_calls is not False,
                      response_schema=text_format.answer_schema if text_format else None,
                      schema_param="tools[{i}].parameters", response_param="text.format.schema", warnings=warnings)
+    return chat, namespaces
+
+
+def function_tools(declared: list) -> tuple[list[dict], dict[str, str]]:
+    """The request's tools as the chat template's function tools (a namespace's tools flattened into them), and
+    the namespace of each function that came from one. OpenAI's hosted tools are refused: the model cannot run them."""
+    tools, namespaces = [], {}
+    for index, tool in enumerate(declared):
+        inner = tool.tools if isinstance(tool, NamespaceTool) else [tool]
+        for position, function in enumerate(inner):
+            if not isinstance(function, FunctionTool):
+                where = f"tools[{index}].tools[{position}].type" if isinstance(tool, NamespaceTool) else f"tools[{index}].type"
+                raise APIError(400, f"{function.type!r} is a tool hosted by OpenAI; openk2 runs function tools only "
+                                    "(leave it out, or declare a function and run it yourself)", where)
+            entry = {"name": function.name, **({"description": function.description} if function.description else {})}
+            if function.parameters is not None:
+                entry["parameters"] = function.parameters
+            tools.append({"type": "function", "function": entry})
+            if isinstance(tool, NamespaceTool):
+                namespaces[function.name] = tool.name
+    return tools, namespaces
 
 
 def refuse_state(body: ResponsesRequest) -> None:
@@ -141,7 +155,7 @@ def item_id(response_id: str, kind: str, index: int) -> str:
     return f"{kind}_{response_id.removeprefix('resp_')}{index:02d}"
 
 
-def output_items(parsed: ParsedOutput, response_id: str, status: str) -> list[OutputItem]:
+def output_items(parsed: ParsedOutput, response_id: str, status: str, namespaces: dict[str, str]) -> list[OutputItem]:
     """The answer as output items, in the order the model wrote them: reasoning, text, then function calls."""
     items: list[OutputItem] = []
     if parsed.reasoning:
@@ -152,7 +166,7 @@ def output_items(parsed: ParsedOutput, response_id: str, status: str) -> list[Ou
                                    content=[OutputText(text=parsed.content)]))
     for call in parsed.tool_calls:
         items.append(OutputFunctionCall(id=item_id(response_id, "fc", len(items)), call_id=call.id, name=call.name,
-                                        arguments=call.arguments, status=status))
+                                        arguments=call.arguments, status=status, namespace=namespaces.get(call.name)))
     return items
 
 
@@ -182,8 +196,8 @@ class ItemWriter:
     """Turns parsed deltas into the Responses stream: one open output item at a time (reasoning, message, then one
     per function call), each opened by response.output_item.added and closed by its .done events."""
 
-    def __init__(self, response_id: str):
-        self.response_id = response_id
+    def __init__(self, response_id: str, namespaces: dict[str, str]):
+        self.response_id, self.namespaces = response_id, namespaces
         self.sequence = 0
         self.items: list[OutputItem] = []
         self.open: OutputItem | None = None
@@ -207,7 +221,8 @@ class ItemWriter:
             if call.id is not None:  # a new call: the previous item is complete
                 yield from self.close()
                 item = OutputFunctionCall(id=item_id(self.response_id, "fc", len(self.items)), call_id=call.id,
-                                          name=call.name, arguments="", status="in_progress")
+                                          name=call.name, arguments="", status="in_progress",
+                                          namespace=self.namespaces.get(call.name))
                 yield from self._add(item)
             if call.arguments:
                 self.open.arguments += call.arguments
@@ -252,10 +267,10 @@ class ItemWriter:
                          item=shown.model_dump(mode="json"))
 
 
-async def response_stream(generation: Generation, body: ResponsesRequest) -> AsyncIterator[str]:
+async def response_stream(generation: Generation, body: ResponsesRequest, namespaces: dict[str, str]) -> AsyncIterator[str]:
     """response.created, response.in_progress, the output items' events, then response.completed (or
     .incomplete at max_output_tokens, or an error event and response.failed)."""
-    writer = ItemWriter(generation.request_id)
+    writer = ItemWriter(generation.request_id, namespaces)
     start = response_object(generation, body, "in_progress", [])
     start.usage = None
     yield writer.event("response.created", response=start.model_dump(mode="json"))

@@ -88,11 +88,25 @@ class BuiltinTool(Lenient):
 
 def _tool_kind(value: Any) -> str:
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    return "function" if kind == "function" else "builtin"
+    return kind if kind in ("function", "namespace") else "builtin"
 
 
-ResponsesTool = Annotated[Annotated[FunctionTool, Tag("function")] | Annotated[BuiltinTool, Tag("builtin")],
-                          Discriminator(_tool_kind)]
+NamespacedTool = Annotated[Annotated[FunctionTool, Tag("function")] | Annotated[BuiltinTool, Tag("builtin")],
+                           Discriminator(_tool_kind)]
+
+
+class NamespaceTool(Lenient):
+    """A group of tools (Codex sends its sub-agent tools so): each one is offered to the model as itself, and its
+    calls name the namespace (function_call.namespace)."""
+
+    type: Literal["namespace"]
+    name: str
+    description: str | None = None
+    tools: list[NamespacedTool]
+
+
+ResponsesTool = Annotated[Annotated[FunctionTool, Tag("function")] | Annotated[NamespaceTool, Tag("namespace")]
+                          | Annotated[BuiltinTool, Tag("builtin")], Discriminator(_tool_kind)]
 
 
 class FunctionChoice(Lenient):
@@ -191,6 +205,7 @@ class OutputFunctionCall(Reply):
     name: str
     arguments: str
     status: Literal["in_progress", "completed", "incomplete"]
+    namespace: str | None = None  # the namespace tool that declared the function, if one did
 
 
 class OutputReasoning(Reply):

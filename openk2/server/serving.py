@@ -29,9 +29,10 @@ class Serving:
         self.started = time.time()
 
     def check_model(self, name: str) -> None:
-        if name != self.model.name:
-            raise APIError(404, f"The model `{name}` does not exist; this server serves `{self.model.name}`",
-                           "model", "model_not_found")
+        if not self.model.serves(name):
+            served = ", ".join(f"`{n}`" for n in [self.model.name, *self.model.aliases])
+            raise APIError(404, f"The model `{name}` does not exist; this server serves {served} (add names with "
+                                "`openk2 serve --served-model-name`)", "model", "model_not_found")
 
     async def generate(self, prompts: list[Prompt], params: list[SamplingParams], caller: Caller, endpoint: str,
                        prefix: str) -> Generation:
@@ -76,5 +77,6 @@ class Serving:
         self.metrics.observe(generation.endpoint, finish_reason, usage.prompt_tokens, usage.cached_tokens,
                              usage.completion_tokens, elapsed,
                              None if generation.first_token_at is None else generation.first_token_at - generation.started_at)
+        self.metrics.schema_violations.inc(len(generation.violations))
         self.limiter.settle(generation.reservation, usage.total_tokens)
         return written

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,9 @@ class ServerConfig:
     max_body_bytes: int = 4 * 1024**2
     public_docs: bool = False  # /docs and /openapi.json without a key even when keys are required
     public_metrics: bool = False  # /metrics without a key even when keys are required (for a Prometheus scraper)
+    # Browser origins allowed to call the API (CORS), exact or "*"; the default allows pages served from this
+    # machine (any port on localhost), as Ollama does, so a page on the open web cannot drive a local server.
+    cors_origins: tuple[str, ...] = ()
 
 
 @dataclass
@@ -27,11 +31,22 @@ class ModelSettings:
     are Kimi K2's list prices."""
 
     name: str
+    # More names clients may ask for, as exact names or shell-style patterns ("claude-*", "*"): agent front-ends ask
+    # for their own models' names (Claude Code for claude-sonnet-..., claude-haiku-...). Replies echo the asked name.
+    aliases: tuple[str, ...] = ()
     price_input_cache_hit: float = 0.15
     price_input: float = 0.60  # a cache miss
     price_output: float = 2.50
     default_temperature: float = 0.6  # K2's recommended temperature, when a request names none
     anthropic_temperature_scale: float = 0.6  # Moonshot's Anthropic endpoint runs at request temperature x 0.6
+
+    def serves(self, name: str) -> bool:
+        return name == self.name or any(fnmatch.fnmatchcase(name, alias) for alias in self.aliases)
+
+    @property
+    def names(self) -> list[str]:
+        """The exact names served (patterns left out), for /v1/models."""
+        return [self.name, *(a for a in self.aliases if not any(c in a for c in "*?[") and a != self.name)]
 
     def cost(self, prompt_tokens: int, cached_tokens: int, completion_tokens: int) -> float:
         return (cached_tokens * self.price_input_cache_hit + (prompt_tokens - cached_tokens) * self.price_input
