@@ -73,7 +73,7 @@ def test_events_name_the_stop_token_and_mark_special_tokens(engine):
     assert not any(e.special for e in events)  # ordinary BPE tokens
     marker = tokenizer.special_id("<|tool_call_begin|>")
     seq, events = run_streaming(engine, prompt, SamplingParams(max_tokens=3, temperature=0,
-                                                               grammar=f"start: <|tool_call_begin|> \"ok\"\n"))
+                                                               grammar="start: <|tool_call_begin|> \"ok\"\n"))
     assert events[0].token_id == marker and events[0].special and events[0].text == "<|tool_call_begin|>"
     assert not events[-1].special and events[-1].finish_reason == "stop" and events[-1].stop is None
 
