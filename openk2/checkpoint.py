@@ -120,6 +120,11 @@ class TensorFilter:
         self.expected = expected_shapes(config, model)
         self.skipped_mtp_layers: set[int] = set()
 
+    def skipped(self, name: str) -> bool:
+        """A tensor of a multi-token-prediction layer, which decoding does not use."""
+        layer = LAYER_KEY.match(name)
+        return bool(layer) and int(layer.group(1)) >= self.config.num_hidden_layers
+
     def wanted(self, name: str, shape: tuple[int, ...]) -> bool:
         layer = LAYER_KEY.match(name)
         if layer and int(layer.group(1)) >= self.config.num_hidden_layers:
@@ -164,10 +169,43 @@ def check_checkpoint(path: str | Path) -> tuple[ModelConfig, dict[str, int]]:
     return config, dtypes
 
 
+PACKED_SUFFIXES = (".weight_packed", ".weight_scale", ".weight_shape")
+
+
+def take_packed_int4(name: str, tensor: torch.Tensor, expected: dict[str, tuple[int, ...]],
+                     packed: dict[str, dict[str, torch.Tensor]]) -> str | None:
+    """Collect one compressed-tensors tensor (NAME.weight_packed / _scale / _shape) under NAME; -> the weight's
+    name once all three are in (shapes checked), else None."""
+    module, _, part = name.rpartition(".")
+    weight = module + ".weight"
+    if weight not in expected:
+        raise ValueError(f"unexpected tensor {name}: no {weight} in this architecture")
+    entry = packed.setdefault(module, {})
+    entry[part] = tensor
+    if len(entry) < 3:
+        return None
+    out_dim, in_dim = expected[weight]
+    if entry["weight_shape"].tolist() != [out_dim, in_dim]:
+        raise ValueError(f"{module}.weight_shape is {entry['weight_shape'].tolist()} but the config expects {[out_dim, in_dim]}")
+    if tuple(entry["weight_packed"].shape) != (out_dim, in_dim // 8) or entry["weight_packed"].dtype != torch.int32:
+        raise ValueError(f"{module}.weight_packed must be int32 {(out_dim, in_dim // 8)} (8 int4 values a word), "
+                         f"not {entry['weight_packed'].dtype} {tuple(entry['weight_packed'].shape)}")
+    if tuple(entry["weight_scale"].shape) != (out_dim, in_dim // 32):
+        raise ValueError(f"{module}.weight_scale has shape {tuple(entry['weight_scale'].shape)}; groups of 32 need "
+                         f"{(out_dim, in_dim // 32)}")
+    return weight
+
+
 def load_model(path: str | Path, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
                max_model_len: int | None = None) -> CausalLM:
     """Read a HF-format checkpoint directory into a CausalLM in eval mode; max_model_len sets the context it
-    serves (ModelConfig.with_max_len: YaRN past the trained context)."""
+    serves (ModelConfig.with_max_len: YaRN past the trained context).
+
+    compressed-tensors int4 (pack-quantized) weights stay packed: `model.int4_weights[module name]` holds each
+    one as uint8 [O, I/2] nibbles (the file's int32 words viewed as bytes, no copy of the values) and float32
+    scales [O, I/32]; those modules' weights stay on the meta device, so the model runs through the engine's
+    int4 kernels (kernel_layers.use_kernels), never as a float model.
+    """
     path = Path(path)
     config = load_config(path)
     if max_model_len is not None:
@@ -176,13 +214,24 @@ def load_model(path: str | Path, dtype: torch.dtype = torch.float32, device: str
         model = CausalLM(config)
     tensors = TensorFilter(path, config, model)
     state: dict[str, torch.Tensor] = {}
+    packed: dict[str, dict[str, torch.Tensor]] = {}
+    int4_done: set[str] = set()
     block = tuple((config.quantization_config or {}).get("weight_block_size", (128, 128)))
     for name, tensor in iter_checkpoint_tensors(path, block):
+        if config.is_pack_quantized and name.endswith(PACKED_SUFFIXES) and not tensors.skipped(name):
+            weight = take_packed_int4(name, tensor, tensors.expected, packed)
+            if weight is not None:
+                int4_done.add(weight)
+            continue
         if tensors.wanted(name, tuple(tensor.shape)):
             target_dtype = torch.float32 if FLOAT32_KEYS.search(name) else dtype
             state[name] = tensor.to(device=device, dtype=target_dtype)
-    tensors.finish(set(state))
-    model.load_state_dict(state, assign=True, strict=not config.tie_word_embeddings)
+    tensors.finish(set(state) | int4_done)
+    model.load_state_dict(state, assign=True, strict=not config.tie_word_embeddings and not int4_done)
+    if int4_done:
+        model.int4_weights = {
+            module: (parts["weight_packed"].contiguous().view(torch.uint8), parts["weight_scale"].float().contiguous())
+            for module, parts in packed.items()}
     if config.tie_word_embeddings:
         model.lm_head.weight = model.model.embed_tokens.weight
     model.model.rotary_emb.to(device)

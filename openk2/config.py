@@ -164,12 +164,19 @@ class ModelConfig:
         kwargs["q_lora_rank"] = hf.get("q_lora_rank")  # null is meaningful: no q compression
         kwargs["rope_theta"], kwargs["rope_scaling"] = _rope_from_hf(hf)
         quant = hf.get("quantization_config")
-        if quant is not None and quant.get("quant_method") != "fp8":
+        if quant is not None and quant.get("quant_method") == "compressed-tensors":
+            check_pack_quantized(quant)
+        elif quant is not None and quant.get("quant_method") != "fp8":
             raise ValueError(
-                f"unsupported quantization_config.quant_method {quant.get('quant_method')!r}: "
-                "openk2 loads unquantised and FP8 block-scaled checkpoints"
+                f"unsupported quantization_config.quant_method {quant.get('quant_method')!r}: openk2 loads unquantised, "
+                "FP8 block-scaled and compressed-tensors int4 (pack-quantized) checkpoints"
             )
         return cls(**kwargs)
+
+    @property
+    def is_pack_quantized(self) -> bool:
+        """K2-Thinking's native INT4: compressed-tensors pack-quantized weights (weight_packed + weight_scale)."""
+        return (self.quantization_config or {}).get("quant_method") == "compressed-tensors"
 
     def to_hf(self) -> dict[str, Any]:
         """The config.json that transformers' DeepseekV3ForCausalLM loads (and from_hf reads back)."""
@@ -266,3 +273,24 @@ def preset(name: str, **overrides: Any) -> ModelConfig:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose from: {', '.join(PRESETS)}")
     return ModelConfig(**{**PRESETS[name], **overrides})
+
+
+def check_pack_quantized(quant: dict[str, Any]) -> None:
+    """Accept the compressed-tensors schemes openk2's int4 kernels run as they are: pack-quantized, int4,
+    symmetric, groups of 32 (K2-Thinking's); one-line errors naming the field otherwise."""
+    where = "quantization_config"
+    if quant.get("format") != "pack-quantized":
+        raise ValueError(f"{where}.format {quant.get('format')!r} is not supported: openk2 loads compressed-tensors "
+                         "checkpoints in the pack-quantized format")
+    groups = quant.get("config_groups") or {}
+    if not groups:
+        raise ValueError(f"{where}.config_groups is empty: nothing says how the weights are quantised")
+    want = {"num_bits": 4, "type": "int", "symmetric": True, "strategy": "group", "group_size": 32}
+    for name, group in groups.items():
+        weights = group.get("weights") or {}
+        for key, value in want.items():
+            if weights.get(key) != value:
+                raise ValueError(f"{where}.config_groups.{name}.weights.{key} is {weights.get(key)!r}; openk2's int4 "
+                                 f"kernels take {key} = {value!r} (K2-Thinking's scheme)")
+        if group.get("input_activations") is not None:
+            raise ValueError(f"{where}.config_groups.{name}.input_activations is set: openk2 runs weight-only schemes")

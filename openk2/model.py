@@ -110,6 +110,9 @@ class CacheBatch:
     prefills: list[tuple[slice, torch.Tensor, torch.Tensor]]  # (rows of N, context slots [L], causal mask [n, 1, L])
     logits_rows: torch.Tensor  # [S'] rows of N whose next-token logits are wanted
     all_decode: bool = False  # every row is a decode, in order: skip the row gathers
+    # Every row's context in one form, for kernels that treat prompt and decode tokens alike: row n attends to
+    # slots[first[n] : first[n] + length[n]] (all int64: slots [sum of contexts], first [N], length [N]).
+    token_context: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
 
 def absorbed_attention(q: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor, scale: float, kv_lora_rank: int) -> torch.Tensor:

@@ -22,6 +22,33 @@ log = logging.getLogger(__name__)
 INT8_KERNEL_BLOCK = 16
 
 
+INT4_GROUP = 32
+
+
+def quantize_int4(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """[O, I] float -> (uint8 [O, I/2], scale float32 [O, I/32]): symmetric int4 in groups of 32 inputs.
+
+    Stored as compressed-tensors' pack-quantized layout (the one K2-Thinking ships): value v as v + 8, inputs
+    2j and 2j+1 in the low and high nibble of byte j. As in llama.cpp's Q4_0, the value of largest magnitude in
+    a group maps to -8 exactly and the others round into [-8, 7]: one more level than a [-7, 7] grid.
+    """
+    O, I = weight.shape
+    assert I % INT4_GROUP == 0, "int4 groups need an input size that is a multiple of 32"
+    w = weight.detach().float().view(O, I // INT4_GROUP, INT4_GROUP)
+    extreme = w.gather(-1, w.abs().argmax(-1, keepdim=True))  # [O, G, 1], signed
+    scale = extreme / -8.0
+    scale = torch.where(scale == 0, torch.ones_like(scale), scale)
+    q = ((w / scale).round().clamp(-8, 7) + 8).to(torch.uint8).view(O, I)
+    return (q[:, 0::2] | (q[:, 1::2] << 4)).contiguous(), scale.view(O, I // INT4_GROUP).contiguous()
+
+
+def dequantize_int4(packed: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """The inverse of quantize_int4's packing: uint8 [O, I/2] and scales [O, I/32] -> float32 [O, I]."""
+    O = packed.shape[0]
+    q = torch.stack([packed & 15, packed >> 4], dim=-1).view(O, -1).float() - 8  # [O, I]
+    return (q.view(O, -1, INT4_GROUP) * scale.float()[..., None]).view(O, -1)
+
+
 def quantize_weight(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """[O, I] float -> (int8 [O, I], per-row scale [O] float32) with weight ~= int8 * scale."""
     w = weight.detach().float()

@@ -32,8 +32,12 @@ class EngineConfig:
     max_batch_tokens: int = 256  # tokens per forward: decodes first, then prompt chunks
     max_seqs: int = 64  # sequences in the running batch
     max_queued: int = 1024  # requests waiting for a slot before submit() refuses more
-    quantize: str | None = None  # "int8": weight-only int8 linear layers (half the bytes read per token)
+    quantize: str | None = None  # "int8" / "int4": weight-only quantised weights (1/2, ~1/4 of bf16's bytes read)
     max_model_len: int | None = None  # from_pretrained: context per request; None: the checkpoint's (ModelConfig.with_max_len)
+    # Same greedy tokens whatever the batch, the chunking of the prompt or the prefix cache: prompt tokens go
+    # through the decode kernels too (slower prefill of long prompts; see kernel_layers.py).
+    deterministic: bool = False
+    kernels: bool = True  # openk2's C kernels (kernels.py) when they build here; False: torch's kernels only
 
 
 @dataclass
@@ -47,16 +51,40 @@ class Completion:
     cached_tokens: int = 0
 
 
+def prepare_model(model: CausalLM, config: EngineConfig) -> CausalLM:
+    """The inference layout: openk2's kernels where they build (quantised if asked), else torch's."""
+    from .. import kernels
+
+    if config.quantize not in (None, "int8", "int4"):
+        raise ValueError(f"unknown quantization {config.quantize!r}: openk2 supports int8 and int4")
+    if config.kernels and kernels.available():
+        from ..kernel_layers import set_deterministic, use_kernels
+
+        laid_out = getattr(model, "quantization", None)
+        if laid_out is None:
+            return use_kernels(model, config.quantize, config.deterministic)
+        if laid_out != (config.quantize or "kernels") and not (laid_out == "int4-native" and config.quantize is None):
+            # a model shared by several engines must agree
+            raise ValueError(f"this model is already laid out as {laid_out!r}; load it again for {config.quantize!r}")
+        return set_deterministic(model, config.deterministic)
+    if getattr(model, "int4_weights", None):
+        raise ValueError("this checkpoint's int4 weights need openk2's kernels, which are unavailable here (see the log)")
+    if config.deterministic:
+        raise ValueError("deterministic decoding needs openk2's kernels, which are unavailable here (see the log)")
+    model = prepare_for_inference(model)
+    if config.quantize == "int4":
+        raise ValueError("int4 needs openk2's kernels, which are unavailable here (see the log): use int8")
+    if config.quantize == "int8":
+        from ..quant import quantize_int8_
+
+        quantize_int8_(model)
+    return model
+
+
 class LLMEngine:
     def __init__(self, model: CausalLM, tokenizer=None, config: EngineConfig | None = None):
         self.config = config or EngineConfig()
-        self.model = prepare_for_inference(model)
-        if self.config.quantize is not None:
-            if self.config.quantize != "int8":
-                raise ValueError(f"unknown quantization {self.config.quantize!r}: openk2 supports int8")
-            from ..quant import quantize_int8_
-
-            quantize_int8_(self.model)
+        self.model = prepare_model(model, self.config)
         self.tokenizer = tokenizer
         param = next(model.parameters())
         self.cache = KVCache.from_budget(model.config, self.config.cache_budget_bytes, self.config.block_size,

@@ -24,13 +24,20 @@ class ModelRunner:
         prefills: list[tuple[slice, torch.Tensor, torch.Tensor]] = []
         logits_rows: list[int] = []
         sampled: list[Sequence] = []
-        row = 0
+        contexts: list[torch.Tensor] = []
+        firsts: list[torch.Tensor] = []
+        lengths_of_rows: list[torch.Tensor] = []
+        row = context_offset = 0
         for seq, n in plan:
             start, stop = seq.num_computed, seq.num_computed + n
             ids.extend(seq.token_ids[start:stop])
             positions.append(torch.arange(start, stop))
             context = self.cache.slots(seq, 0, stop)  # [L]: every cached slot this chunk attends to
             slot_mapping.append(context[start:])
+            contexts.append(context)
+            firsts.append(torch.full((n,), context_offset, dtype=torch.long))
+            lengths_of_rows.append(torch.arange(start + 1, stop + 1))
+            context_offset += stop
             if n == 1:
                 decode_rows.append(row)
                 decode_contexts.append(context)
@@ -56,6 +63,7 @@ class ModelRunner:
             prefills=prefills,
             logits_rows=torch.tensor(logits_rows, dtype=torch.long),
             all_decode=len(decode_rows) == row,
+            token_context=(torch.cat(contexts), torch.cat(firsts), torch.cat(lengths_of_rows)),
         )
         return torch.tensor(ids, dtype=torch.long), torch.cat(positions), batch, sampled
 
