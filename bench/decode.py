@@ -6,15 +6,19 @@ Builds (once, cached under bench/.cache) a random bf16 checkpoint: hidden 1024, 
 experts top-6 + 2 shared, expert width 352, kv_lora_rank 256, no q compression, vocab 32000 (~0.9B
 total, ~0.18B read per token). Prints single-stream decode tokens/s for both and their ratio, the
 memory-bandwidth ceiling and openk2's fraction of it, aggregate tokens/s at 1/4/16 streams, and
-prefill tokens/s for a 1024-token prompt; then openk2's single-stream decode with weight-only int8
-linear layers (`--quantize int8`), against the same bf16 transformers number; and decode guided by a
-JSON Schema against unconstrained decode, measured alternately in one run: one schema of free strings (the
-cost of the token masks) and one of closed records (forced keys appended without decode steps).
+prefill tokens/s for a 1024-token prompt; then openk2's single-stream decode with weight-only int8 and
+int4 weights (`--quantize int8|int4`), against the same bf16 transformers number, with their quality against
+bf16 (KL divergence and top-1 agreement of the next-token distributions over a fixed prompt set); the cost of
+deterministic mode (decode and prefill, alternating rounds); and decode guided by a JSON Schema against
+unconstrained decode, measured alternately in one run: one schema of free strings (the cost of the token
+masks) and one of closed records (forced keys appended without decode steps). The load average is printed
+with the numbers: the machine is shared.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -70,6 +74,14 @@ def active_bytes_per_token(model: CausalLM) -> int:
     return total
 
 
+def model_experts(config: ModelConfig) -> list[torch.Tensor]:
+    """One routed expert's weights (meta tensors: only their sizes are used), in bf16."""
+    with torch.device("meta"):
+        from openk2.model import MLP
+
+        return list(MLP(config.hidden_size, config.moe_intermediate_size).to(torch.bfloat16).parameters())
+
+
 def memory_bandwidth() -> float:
     """Bytes/s of a streaming read of 1 GiB (larger than any cache), best of 5. float32, because a bf16
     sum is limited by its conversions, not by memory."""
@@ -80,6 +92,19 @@ def memory_bandwidth() -> float:
         data.sum(dtype=torch.float32)
         best = min(best, time.perf_counter() - start)
     return data.numel() * data.element_size() / best
+
+
+def expected_experts(experts: int, top_k: int, tokens: int) -> float:
+    """Distinct experts a step of `tokens` independent tokens visits, on average (uniform routing)."""
+    return experts * (1 - (1 - top_k / experts) ** tokens)
+
+
+def quality(reference: CausalLM, quantised: CausalLM, prompts: torch.Tensor) -> tuple[float, float]:
+    """(mean KL(reference || quantised) in nats, top-1 agreement) of next-token distributions at every position."""
+    with torch.inference_mode():
+        p, q = reference(prompts).log_softmax(-1), quantised(prompts).log_softmax(-1)
+    kl = (p.exp() * (p - q)).sum(-1).mean().item()
+    return kl, (p.argmax(-1) == q.argmax(-1)).float().mean().item()
 
 
 def timed(fn) -> float:
@@ -129,6 +154,7 @@ def main() -> None:
     total_params = sum(p.numel() for p in model.parameters())
     engine = LLMEngine(model, Tokenizer.from_dir(CACHE_DIR),
                        EngineConfig(cache_budget_bytes=512 * 1024**2, max_batch_tokens=1024))
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}")
     prompt = torch.randint(0, config.vocab_size, (32,)).tolist()
     long_prompt = torch.randint(0, config.vocab_size, (1024,)).tolist()
     openk2_decode(engine, prompt, 8)  # warm-up
@@ -150,13 +176,19 @@ def main() -> None:
         print(f"single-stream decode   transformers {theirs:8.1f} tok/s   openk2/transformers = {ours / theirs:.2f}x")
 
     single = None
+    c = config
     for streams in (1, 4, 16):
         prompts = [torch.randint(0, config.vocab_size, (32,)).tolist() for _ in range(streams)]
         params = SamplingParams(max_tokens=64, temperature=0, ignore_eos=True)
         elapsed = timed(lambda: engine.generate(prompts, params))
         rate = streams * 64 / elapsed
         single = single or rate
-        print(f"aggregate ({streams:2d} streams)   openk2 {rate:8.1f} tok/s   ({rate / single:.2f}x one stream)")
+        # A bandwidth-bound engine reads every expert the step visits once: the most batching can give.
+        expert_bytes = sum(p.numel() * p.element_size() for p in model_experts(c))
+        step_bytes = active + (c.num_hidden_layers - c.first_k_dense_replace) * expert_bytes * (
+            expected_experts(c.n_routed_experts, c.num_experts_per_tok, streams) - c.num_experts_per_tok)
+        print(f"aggregate ({streams:2d} streams)   openk2 {rate:8.1f} tok/s   ({rate / single:.2f}x one stream; "
+              f"bandwidth-bound limit {streams * active / step_bytes:.2f}x)")
 
     prefill_params = SamplingParams(max_tokens=1, temperature=0, ignore_eos=True)
     engine.generate([long_prompt[:64]], prefill_params)  # warm-up
@@ -185,14 +217,37 @@ def main() -> None:
         print(f"guided decode ({name:12s})  openk2 {guided:8.1f} tok/s   unconstrained {free:8.1f} tok/s   "
               f"guided/unconstrained = {guided / free:.2f}x")
 
-    int8_engine = LLMEngine(load_model(CACHE_DIR, dtype=torch.bfloat16),
-                            config=EngineConfig(cache_budget_bytes=512 * 1024**2, quantize="int8"))
-    openk2_decode(int8_engine, prompt, 8)  # warm-up
-    int8 = openk2_decode(int8_engine, prompt, args.tokens)
-    line = f"single-stream decode   openk2 int8 {int8:8.1f} tok/s"
-    if not args.quick:
-        line += f"   openk2 int8 / transformers bf16 = {int8 / theirs:.2f}x"
-    print(line)
+    # Deterministic mode: the same engine switched over, alternating rounds (best of three each).
+    from openk2.kernel_layers import set_deterministic
+
+    rates = {False: [], True: []}
+    prefill_rates = {False: [], True: []}
+    for _ in range(3):
+        for deterministic in (False, True):
+            set_deterministic(engine.model, deterministic)
+            rates[deterministic].append(openk2_decode(engine, prompt, args.tokens))
+            engine.generate([long_prompt[:64]], prefill_params)
+            prefill_rates[deterministic].append(
+                len(long_prompt) / timed(lambda: engine.generate([long_prompt], prefill_params)))
+    set_deterministic(engine.model, False)
+    print(f"deterministic mode     decode {max(rates[True]) / max(rates[False]):.2f}x, "
+          f"prefill (1024 tokens) {max(prefill_rates[True]) / max(prefill_rates[False]):.2f}x of the default "
+          f"({max(rates[True]):.1f} tok/s decode, {max(prefill_rates[True]):.1f} tok/s prefill)")
+
+    # Weight-only int8 / int4, and their quality against bf16 on a fixed prompt set (8 prompts x 64 tokens).
+    quality_prompts = torch.randint(0, config.vocab_size, (8, 64), generator=torch.Generator().manual_seed(1))
+    for quantize in ("int8", "int4"):
+        q_engine = LLMEngine(load_model(CACHE_DIR, dtype=torch.bfloat16),
+                             config=EngineConfig(cache_budget_bytes=512 * 1024**2, quantize=quantize))
+        openk2_decode(q_engine, prompt, 8)  # warm-up
+        q_rate = openk2_decode(q_engine, prompt, args.tokens)
+        kl, top1 = quality(engine.model, q_engine.model, quality_prompts)
+        line = f"single-stream decode   openk2 {quantize} {q_rate:8.1f} tok/s   KL vs bf16 {kl:.4f} nats, top-1 {top1:.1%}"
+        if not args.quick:
+            line += f"   openk2 {quantize} / transformers bf16 = {q_rate / theirs:.2f}x"
+        print(line)
+        del q_engine
+    print(f"load average {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

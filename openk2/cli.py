@@ -181,7 +181,7 @@ SeedOption = Annotated[int | None, typer.Option(help="seed for reproducible samp
 SystemOption = Annotated[str | None, typer.Option(help="system prompt (default: K2's)")]
 DtypeOption = Annotated[str, typer.Option(help="weights dtype: bfloat16, float32 or float16")]
 CacheOption = Annotated[int, typer.Option(help="KV cache memory budget in MiB")]
-QuantizeOption = Annotated[str | None, typer.Option(help="int8: weight-only int8 linear layers (faster CPU decode)")]
+QuantizeOption = Annotated[str | None, typer.Option(help="int8 / int4: weight-only quantised weights (faster CPU decode)")]
 
 
 @app.command()

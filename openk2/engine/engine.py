@@ -8,12 +8,14 @@ streams them to callers is async_engine.py).
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ..model import CausalLM, prepare_for_inference
+from ..threads import ThreadGovernor
 from .detokenizer import Detokenizer
 from .grammar import Grammars
 from .kv_cache import KVCache
@@ -38,6 +40,9 @@ class EngineConfig:
     # through the decode kernels too (slower prefill of long prompts; see kernel_layers.py).
     deterministic: bool = False
     kernels: bool = True  # openk2's C kernels (kernels.py) when they build here; False: torch's kernels only
+    # "auto": one thread per physical core, fewer while other processes keep cores busy (threads.py); an int:
+    # that many; None: leave torch's setting. OMP_NUM_THREADS in the environment wins over "auto".
+    threads: int | str | None = "auto"
 
 
 @dataclass
@@ -84,6 +89,11 @@ def prepare_model(model: CausalLM, config: EngineConfig) -> CausalLM:
 class LLMEngine:
     def __init__(self, model: CausalLM, tokenizer=None, config: EngineConfig | None = None):
         self.config = config or EngineConfig()
+        self.governor = None
+        if self.config.threads == "auto" and "OMP_NUM_THREADS" not in os.environ:
+            self.governor = ThreadGovernor()
+        elif isinstance(self.config.threads, int):
+            torch.set_num_threads(self.config.threads)
         self.model = prepare_model(model, self.config)
         self.tokenizer = tokenizer
         param = next(model.parameters())
@@ -216,6 +226,8 @@ class LLMEngine:
         plan = self.scheduler.schedule()
         if not plan:
             return []
+        if self.governor is not None:
+            self.governor.update()
         logits, seqs = self.runner.run(plan)
         if not seqs:
             return []

@@ -38,7 +38,9 @@ def serve(
         help="a model name clients may send; repeat for more, shell patterns allowed ('claude-*', '*'); the first "
              "exact one names the model in /v1/models and the ledger [default: the folder's name]")] = None,
     dtype: Annotated[str, typer.Option(help="weights dtype: bfloat16, float32 or float16")] = "bfloat16",
-    quantize: Annotated[str | None, typer.Option(help="int8: weight-only int8 linear layers (faster CPU decode)")] = None,
+    quantize: Annotated[str | None, typer.Option(help="int8 / int4: weight-only quantised weights (faster CPU decode)")] = None,
+    deterministic: Annotated[bool, typer.Option(help="greedy output independent of batching and the prefix cache "
+                                                     "(slower prefill of long prompts)")] = False,
     # These two default to EngineConfig's; reading them here would import torch for every `openk2` command.
     max_model_len: Annotated[int | None, typer.Option(help="context length per request, prompt + answer; past the "
                                                            "checkpoint's, YaRN stretches it [default: the checkpoint's]")]
@@ -84,7 +86,7 @@ def serve(
     config = ServerConfig(api_key_required=api_key_required, db=db, requests_per_minute=requests_per_minute,
                           tokens_per_minute=tokens_per_minute, public_docs=public_docs, public_metrics=public_metrics,
                           max_body_bytes=max_body_bytes, cors_origins=tuple(cors_origin or ()))
-    engine_config = EngineConfig(quantize=quantize, max_model_len=max_model_len)
+    engine_config = EngineConfig(quantize=quantize, max_model_len=max_model_len, deterministic=deterministic)
     if cache_mib is not None:
         engine_config.cache_budget_bytes = cache_mib * 1024**2
     if max_queued is not None:
