@@ -249,15 +249,16 @@ void ok2_linear(int fmt, int G, int N, int O, int I, const float *x, long x_g, l
 static inline float silu(float v) { return v / (1.f + expf(-v)); }
 
 /* out[n] = sum_k weights[n, k] * expert_{ids[n, k]}(x[n]), with expert e = down_e(silu(gate_e x) * up_e x),
- * w13[e] = [gate; up] as [2I, D] and w2[e] as [D, I]. Experts hit by several tokens read their weights once
+ * w13[e] = [gate; up] as [2I, D] in format fmt13 and w2[e] as [D, I] in fmt2 (they differ when only one of D, I
+ * is a multiple of the quantisation block, so each is read in its own format). Experts hit by several tokens read their weights once
  * for all of them (the grouped GEMM of a batch). The sum over k runs in k order for every token. */
-void ok2_moe(int fmt, int N, int D, int I, int K, const float *x, const int64_t *ids, const float *weights,
-             const void *w13, const float *s13, const void *w2, const float *s2, float *out) {
-    int S = N * K, quant = fmt == INT8 || fmt == INT4;
+int ok2_moe(int fmt13, int fmt2, int E, int N, int D, int I, int K, const float *x, const int64_t *ids,
+            const float *weights, const void *w13, const float *s13, const void *w2, const float *s2, float *out) {
+    int S = N * K, quant13 = fmt13 == INT8 || fmt13 == INT4, quant2 = fmt2 == INT8 || fmt2 == INT4;
+    /* An expert id outside the E stored would read past the weights: refuse the call (returns -1). */
+    for (int i = 0; i < S; i++)
+        if (ids[i] < 0 || ids[i] >= E) return -1;
     /* Group the (token, k) slots by expert: order[] lists slots expert by expert, in token order. */
-    int64_t max_e = 0;
-    for (int i = 0; i < S; i++) max_e = ids[i] > max_e ? ids[i] : max_e;
-    int E = (int)max_e + 1;
     int *count = calloc(E + 1, sizeof(int)), *start = malloc(sizeof(int) * (E + 1)), *order = malloc(sizeof(int) * S);
     int *hit = malloc(sizeof(int) * (S < E ? S : E)), n_hit = 0;
     for (int i = 0; i < S; i++) count[ids[i]]++;
@@ -275,15 +276,15 @@ void ok2_moe(int fmt, int N, int D, int I, int K, const float *x, const int64_t 
     Row *xr = malloc(sizeof(Row) * N), *ar = malloc(sizeof(Row) * S), *xrow = malloc(sizeof(Row) * S);
     float **outs = malloc(sizeof(float *) * S);
     const float **xs = malloc(sizeof(float *) * (N > S ? N : S));
-    int8_t *xq = quant ? malloc((size_t)N * D) : NULL, *aq = quant ? malloc((size_t)S * I) : NULL;
-    float *xqs = quant ? malloc(sizeof(float) * N * (D / QB)) : NULL;
-    float *aqs = quant ? malloc(sizeof(float) * S * (I / QB)) : NULL;
+    int8_t *xq = quant13 ? malloc((size_t)N * D) : NULL, *aq = quant2 ? malloc((size_t)S * I) : NULL;
+    float *xqs = quant13 ? malloc(sizeof(float) * N * (D / QB)) : NULL;
+    float *aqs = quant2 ? malloc(sizeof(float) * S * (I / QB)) : NULL;
     for (int t = 0; t < N; t++) xs[t] = x + (long)t * D;
-    prepare_rows(fmt, xs, N, D, xq, xqs, xr);
+    prepare_rows(fmt13, xs, N, D, xq, xqs, xr);
     for (int p = 0; p < S; p++) xrow[p] = xr[order[p] / K];
 
-    size_t b13 = weight_bytes(fmt, 2L * I, D), b2 = weight_bytes(fmt, D, I);
-    long c13 = scale_count(fmt, 2L * I, D), c2 = scale_count(fmt, D, I);
+    size_t b13 = weight_bytes(fmt13, 2L * I, D), b2 = weight_bytes(fmt2, D, I);
+    long c13 = scale_count(fmt13, 2L * I, D), c2 = scale_count(fmt2, D, I);
     int chunks13 = (2 * I + CHUNK - 1) / CHUNK, chunks2 = (D + CHUNK - 1) / CHUNK;
 #pragma omp parallel
     {
@@ -296,7 +297,7 @@ void ok2_moe(int fmt, int N, int D, int I, int K, const float *x, const int64_t 
             for (int t0 = 0; t0 < n; t0 += 64) {
                 int nt = n - t0 < 64 ? n - t0 : 64;
                 for (int t = 0; t < nt; t++) o13[t] = h + (size_t)(p0 + t0 + t) * 2 * I;
-                rows_dot(fmt, (const char *)w13 + e * b13, s13 ? s13 + e * c13 : NULL, D, r0, r1, xrow + p0 + t0, nt,
+                rows_dot(fmt13, (const char *)w13 + e * b13, s13 ? s13 + e * c13 : NULL, D, r0, r1, xrow + p0 + t0, nt,
                          o13);
             }
         }
@@ -306,8 +307,8 @@ void ok2_moe(int fmt, int N, int D, int I, int K, const float *x, const int64_t 
             float *a = act + (size_t)p * I, *hp = h + (size_t)p * 2 * I;
             for (int j = 0; j < I; j++) a[j] = silu(hp[j]) * hp[I + j];
             ar[p].f = a;
-            if (quant) {
-                quantize_row(a, I, aq + (size_t)p * I, aqs + (size_t)p * (I / QB), fmt == INT4);
+            if (quant2) {
+                quantize_row(a, I, aq + (size_t)p * I, aqs + (size_t)p * (I / QB), fmt2 == INT4);
                 ar[p].q = aq + (size_t)p * I;
                 ar[p].s = aqs + (size_t)p * (I / QB);
             }
@@ -320,7 +321,7 @@ void ok2_moe(int fmt, int N, int D, int I, int K, const float *x, const int64_t 
             for (int t0 = 0; t0 < n; t0 += 64) {
                 int nt = n - t0 < 64 ? n - t0 : 64;
                 for (int t = 0; t < nt; t++) o13[t] = y + (size_t)order[p0 + t0 + t] * D;
-                rows_dot(fmt, (const char *)w2 + e * b2, s2 ? s2 + e * c2 : NULL, I, r0, r1, ar + p0 + t0, nt, o13);
+                rows_dot(fmt2, (const char *)w2 + e * b2, s2 ? s2 + e * c2 : NULL, I, r0, r1, ar + p0 + t0, nt, o13);
             }
         }
         /* 4. weighted sum over each token's experts, in k order */
@@ -337,6 +338,7 @@ void ok2_moe(int fmt, int N, int D, int I, int K, const float *x, const int64_t 
     }
     free(count); free(start); free(order); free(hit); free(h); free(act); free(y); free(xr); free(ar); free(xrow);
     free(outs); free(xs); free(xq); free(aq); free(xqs); free(aqs);
+    return 0;
 }
 
 /* ---- absorbed MLA attention over the paged cache -------------------------------------------------------- */
@@ -360,8 +362,14 @@ static inline float dot_f32(const float *a, const float *b, int n) {
  * slots[first[r] .. first[r] + len[r]) of kv [P, W] (float or bf16): o[r] = softmax(scale * q.k) . latent.
  * One row's keys are visited in order by one thread: a token's result is the same whether it is decoded
  * alone, in a batch, or prefilled in a prompt chunk. */
-void ok2_attention(int R, int W, int C, const float *q, const void *kv, int kv_bf16, const int64_t *slots,
-                   const int64_t *first, const int64_t *len, float scale, float *o) {
+int ok2_attention(int R, int W, int C, const float *q, const void *kv, int kv_bf16, long P, const int64_t *slots,
+                  long n_slots, const int64_t *first, const int64_t *len, float scale, float *o) {
+    /* Indices that would read outside slots[] or the cache are refused (returns -1) before any is read. */
+    if (C > W) return -1;
+    for (int r = 0; r < R; r++)
+        if (first[r] < 0 || len[r] < 0 || first[r] + len[r] > n_slots) return -1;
+    for (long i = 0; i < n_slots; i++)
+        if (slots[i] < 0 || slots[i] >= P) return -1;
 #pragma omp parallel
     {
         int cap = 0;
@@ -402,4 +410,5 @@ void ok2_attention(int R, int W, int C, const float *q, const void *kv, int kv_b
         }
         free(p); free(k);
     }
+    return 0;
 }

@@ -79,8 +79,9 @@ def _library(which: str) -> ctypes.CDLL | None:
     lib = ctypes.CDLL(str(target))
     P, I, L, F = ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_float
     lib.ok2_linear.argtypes = [I, I, I, I, I, P, L, L, P, P, P, L, L]
-    lib.ok2_moe.argtypes = [I, I, I, I, I, P, P, P, P, P, P, P, P]
-    lib.ok2_attention.argtypes = [I, I, I, P, P, I, P, P, P, F, P]
+    lib.ok2_moe.argtypes = [I, I, I, I, I, I, I, P, P, P, P, P, P, P, P]
+    lib.ok2_attention.argtypes = [I, I, I, P, P, I, L, P, L, P, P, F, P]
+    lib.ok2_moe.restype = lib.ok2_attention.restype = I
     lib.ok2_isa.restype = I
     return lib
 
@@ -114,6 +115,23 @@ class Packed:
     scale: torch.Tensor | None  # float32 [G, O] (int8), [G, O, I/32] (int4), None otherwise
     out_features: int
     in_features: int
+
+    def __post_init__(self):
+        # The C side trusts these shapes: a wrong one would read past the tensors, so check them once here.
+        G, O, I = self.weight.shape[0], self.out_features, self.in_features
+        integer = self.fmt in (FORMATS["int8"], FORMATS["int4"])
+        if integer and I % QUANT_BLOCK:
+            raise ValueError(f"int8/int4 kernels need an input size that is a multiple of {QUANT_BLOCK}, not {I}")
+        stored = (G, O, I // 2) if self.fmt == FORMATS["int4"] else (G, O, I)
+        scales = {FORMATS["int8"]: (G, O), FORMATS["int4"]: (G, O, I // QUANT_BLOCK)}.get(self.fmt)
+        dtype = {0: torch.float32, 1: torch.bfloat16, 2: torch.int8, 3: torch.uint8}[self.fmt]
+        if tuple(self.weight.shape) != stored or self.weight.dtype != dtype or not self.weight.is_contiguous():
+            raise ValueError(f"packed weight {tuple(self.weight.shape)} {self.weight.dtype}: expected a contiguous "
+                             f"{stored} {dtype}")
+        if (None if self.scale is None else tuple(self.scale.shape)) != scales or (
+                self.scale is not None and (self.scale.dtype != torch.float32 or not self.scale.is_contiguous())):
+            raise ValueError(f"packed scales {None if self.scale is None else tuple(self.scale.shape)}: expected "
+                             f"contiguous float32 {scales}")
 
     @property
     def groups(self) -> int:
@@ -176,11 +194,13 @@ def moe(x: torch.Tensor, expert_ids: torch.Tensor, weights: torch.Tensor, w13: P
     N, D = x.shape
     K, I = expert_ids.shape[1], w2.in_features
     assert w13.out_features == 2 * I and w13.in_features == D and w2.out_features == D
-    x, ids, weights = x.contiguous(), expert_ids.contiguous(), weights.float().contiguous()
+    assert w13.groups == w2.groups and weights.shape == expert_ids.shape and x.dtype == torch.float32
+    x, ids, weights = x.contiguous(), expert_ids.long().contiguous(), weights.float().contiguous()
     out = torch.empty(N, D, dtype=torch.float32)
-    if N:
-        library().ok2_moe(w13.fmt, N, D, I, K, x.data_ptr(), ids.data_ptr(), weights.data_ptr(), w13.weight.data_ptr(),
-                          _ptr(w13.scale), w2.weight.data_ptr(), _ptr(w2.scale), out.data_ptr())
+    if N and library().ok2_moe(w13.fmt, w2.fmt, w13.groups, N, D, I, K, x.data_ptr(), ids.data_ptr(),
+                               weights.data_ptr(), w13.weight.data_ptr(), _ptr(w13.scale), w2.weight.data_ptr(),
+                               _ptr(w2.scale), out.data_ptr()):
+        raise IndexError(f"expert ids must lie in [0, {w13.groups}): got {ids.min().item()}..{ids.max().item()}")
     return out
 
 
@@ -190,9 +210,13 @@ def attention(q: torch.Tensor, kv: torch.Tensor, slots: torch.Tensor, first: tor
     length[r]]] of the cache kv [P, C+R'] (float32 or bf16) -> float32 [R, C]."""
     R, W = q.shape
     assert kv.dtype in (torch.float32, torch.bfloat16) and kv.shape[1] == W and kv.is_contiguous()
+    assert first.shape == length.shape == (R,) and slots.dim() == 1
     q = q.float().contiguous()
+    slots, first, length = slots.long().contiguous(), first.long().contiguous(), length.long().contiguous()
     o = torch.empty(R, latent_dim, dtype=torch.float32)
-    if R:
-        library().ok2_attention(R, W, latent_dim, q.data_ptr(), kv.data_ptr(), int(kv.dtype == torch.bfloat16),
-                                slots.data_ptr(), first.data_ptr(), length.data_ptr(), scale, o.data_ptr())
+    if R and library().ok2_attention(R, W, latent_dim, q.data_ptr(), kv.data_ptr(), int(kv.dtype == torch.bfloat16),
+                                     kv.shape[0], slots.data_ptr(), slots.numel(), first.data_ptr(), length.data_ptr(),
+                                     scale, o.data_ptr()):
+        raise IndexError(f"attention context out of range: slots must lie in [0, {kv.shape[0]}) and each row's "
+                         f"first + length within the {slots.numel()} slots given")
     return o

@@ -130,3 +130,145 @@ def test_router_scores_through_the_float_kernel_pick_the_same_experts():
     assert torch.allclose(scores, expected, atol=1e-6)
     bias = torch.zeros(16)
     assert torch.equal(route(scores, bias, 4, 4, 2, True, 2.5)[1], route(expected, bias, 4, 4, 2, True, 2.5)[1])
+
+
+# ---- odd sizes and bad indices: the paths where index arithmetic goes wrong -----------------------------------
+
+
+@pytest.mark.parametrize("fmt", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("cols", [1, 15, 17, 45])
+def test_float_kernels_take_any_input_size(fmt, cols):
+    """The AVX2 loop takes 16 inputs a step; the rest go through the scalar tail (1 row: no chunk is full)."""
+    torch.manual_seed(5)
+    w = torch.randn(2, 1, cols)
+    p = kernels.pack(w, fmt)
+    x = torch.randn(5, 2, cols)
+    got = kernels.grouped_linear(x, p)
+    exact = torch.einsum("ngi,goi->ngo", x.double(), p.weight.double()).float()
+    assert torch.allclose(got, exact, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("fmt", ["int8", "int4"])
+def test_fused_moe_with_only_one_side_quantisable(fmt):
+    """D a multiple of 32 but the expert width not (and the reverse): gate|up and down sit in different
+    formats, and each must be read as its own (reading both as one ran off the end of the smaller one)."""
+    torch.manual_seed(6)
+    for D, inter in ((64, 40), (40, 64)):
+        E, K, N = 5, 2, 6
+        experts = [MLP(D, inter) for _ in range(E)]
+        w13 = torch.stack([torch.cat([m.gate_proj.weight, m.up_proj.weight]) for m in experts]).detach()
+        w2 = torch.stack([m.down_proj.weight for m in experts]).detach()
+        f13 = fmt if D % 32 == 0 else torch.float32
+        f2 = fmt if inter % 32 == 0 else torch.float32
+        p13, p2 = kernels.pack(w13, f13), kernels.pack(w2, f2)
+        for m, a, b in zip(experts, dequantised(p13), dequantised(p2)):
+            m.gate_proj.weight.data, m.up_proj.weight.data, m.down_proj.weight.data = a[:inter], a[inter:], b
+        x = torch.randn(N, D)
+        ids = torch.stack([torch.randperm(E)[:K] for _ in range(N)])
+        weights = torch.rand(N, K)
+        got = kernels.moe(x, ids, weights, p13, p2)
+        with torch.no_grad():
+            expected = torch.stack([sum(weights[n, k] * experts[ids[n, k]](x[n]) for k in range(K)) for n in range(N)])
+        assert (got - expected).norm() <= 5e-2 * expected.norm(), (D, inter)
+
+
+def test_kernel_ffn_on_a_width_that_is_not_a_multiple_of_32():
+    """use_kernels(quantize=...) on a model whose expert width int8 cannot take: one side stays float."""
+    from openk2.config import ModelConfig
+    from openk2.kernel_layers import KernelFFN, kernel_format
+    from openk2.model import MoE
+
+    from hf_reference import TINY
+
+    config = ModelConfig(**{**{k: v for k, v in TINY.items() if k != "num_key_value_heads"},
+                            "hidden_size": 64, "moe_intermediate_size": 40})
+    torch.manual_seed(7)
+    moe_layer = MoE(config).eval()
+    for p in moe_layer.parameters():
+        p.data.normal_(0, 0.1)
+    ffn = KernelFFN(moe_layer, lambda w: kernel_format(w, "int8"), deterministic=False)
+    assert (ffn.w13.fmt, ffn.w2.fmt) == (kernels.FORMATS["int8"], kernels.FORMATS[torch.float32])
+    x = torch.randn(3, 64)
+    with torch.no_grad():
+        expected = moe_layer(x.unsqueeze(0))[0]
+        got = ffn(x.unsqueeze(0))[0]
+    assert (got - expected).norm() <= 3e-2 * expected.norm()
+
+
+@pytest.mark.parametrize("kv_dtype", [torch.float32, torch.bfloat16])
+def test_attention_with_odd_widths_and_several_rows_of_different_contexts(kv_dtype):
+    torch.manual_seed(8)
+    C, R, P = 37, 5, 23  # W = 42: not a multiple of the 16-wide loop
+    cache = torch.randn(P, C + R).to(kv_dtype)
+    contexts = [torch.randperm(P)[:n] for n in (1, 7, 23)]
+    slots = torch.cat(contexts)
+    first = torch.tensor([0, 1, 8])
+    length = torch.tensor([1, 7, 23])
+    q = torch.randn(3, C + R)
+    got = kernels.attention(q, cache, slots, first, length, 0.2, C)
+    for r, ctx in enumerate(contexts):
+        mask = torch.ones(1, 1, len(ctx), dtype=torch.bool)
+        expected = absorbed_attention(q[None, r:r + 1], cache[ctx][None].float(), mask, 0.2, C)[0, 0]
+        assert torch.allclose(got[r], expected, atol=1e-5, rtol=1e-4)
+
+
+def test_out_of_range_indices_are_refused_before_any_read():
+    cache = torch.randn(10, 40)
+    q = torch.randn(2, 40)
+    ok = (torch.arange(10), torch.tensor([0, 3]), torch.tensor([3, 7]))
+    kernels.attention(q, cache, *ok, 0.1, 32)
+    bad = [(torch.tensor([0, 1, 10]), torch.tensor([0, 0]), torch.tensor([3, 3])),  # a slot past the cache
+           (torch.tensor([0, 1, -1]), torch.tensor([0, 0]), torch.tensor([3, 3])),  # a negative slot
+           (torch.arange(10), torch.tensor([0, 8]), torch.tensor([3, 3])),  # a context past the slots given
+           (torch.arange(10), torch.tensor([-1, 0]), torch.tensor([3, 3]))]
+    for slots, first, length in bad:
+        with pytest.raises(IndexError):
+            kernels.attention(q, cache, slots, first, length, 0.1, 32)
+    p13, p2 = kernels.pack(torch.randn(3, 64, 32), "int8"), kernels.pack(torch.randn(3, 32, 32), "int8")
+    x, weights = torch.randn(2, 32), torch.rand(2, 2)
+    kernels.moe(x, torch.tensor([[0, 2], [1, 2]]), weights, p13, p2)
+    for ids in (torch.tensor([[0, 3], [1, 2]]), torch.tensor([[0, -1], [1, 2]])):
+        with pytest.raises(IndexError, match="expert ids"):
+            kernels.moe(x, ids, weights, p13, p2)
+
+
+def test_a_packed_weight_of_the_wrong_shape_is_refused():
+    good = kernels.pack(torch.randn(2, 8, 64), "int4")
+    with pytest.raises(ValueError, match="packed weight"):
+        kernels.Packed(good.fmt, good.weight[:, :, :16], good.scale, 8, 64)  # fewer bytes than 64 inputs need
+    with pytest.raises(ValueError, match="packed scales"):
+        kernels.Packed(good.fmt, good.weight, good.scale[:, :, :1].contiguous(), 8, 64)
+    with pytest.raises(ValueError, match="multiple of 32"):
+        kernels.pack(torch.randn(4, 40), "int8")
+
+
+def test_switched_off_the_engine_runs_on_torch_and_refuses_what_needs_the_kernels(monkeypatch, build, tmp_path):
+    """OPENK2_KERNELS=off stands for a machine without a C compiler: torch's layers, and a one-line refusal for
+    int4 (which only the kernels run)."""
+    if build != "native":
+        pytest.skip("one build is enough")
+    from hf_reference import make_hf_model
+
+    from openk2.checkpoint import load_model
+    from openk2.engine import EngineConfig, LLMEngine, SamplingParams
+
+    make_hf_model(seed=1).save_pretrained(tmp_path)
+    params = SamplingParams(max_tokens=6, temperature=0, ignore_eos=True)
+    config = dict(cache_budget_bytes=2 * 1024**2, block_size=4)
+    with_kernels = LLMEngine(load_model(tmp_path), config=EngineConfig(**config)).generate([[5, 6, 7]], params)
+    monkeypatch.setenv("OPENK2_KERNELS", "off")
+    assert not kernels.available() and kernels.isa() == "none"
+    engine = LLMEngine(load_model(tmp_path), config=EngineConfig(**config))
+    assert not any(isinstance(m, kernels_layers()) for m in engine.model.modules())
+    assert engine.generate([[5, 6, 7]], params)[0].token_ids == with_kernels[0].token_ids
+    with pytest.raises(ValueError, match="int4 needs openk2's kernels"):
+        LLMEngine(load_model(tmp_path), config=EngineConfig(**config, quantize="int4"))
+    monkeypatch.setenv("OPENK2_KERNELS", "fast")
+    with pytest.raises(ValueError, match="OPENK2_KERNELS='fast'"):
+        kernels.available()
+
+
+def kernels_layers() -> tuple[type, ...]:
+    from openk2.kernel_layers import KernelFFN, KernelLinear, KernelMLA
+
+    return KernelFFN, KernelLinear, KernelMLA
