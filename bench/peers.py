@@ -39,10 +39,14 @@ import sys
 sys.path.insert(0, sys.argv[1] + "/gguf-py"); sys.path.insert(0, sys.argv[1])
 sys.argv = [sys.argv[1] + "/convert_hf_to_gguf.py"] + sys.argv[2:]
 import convert_hf_to_gguf as convert
-for cls in list(vars(convert).values()) + [getattr(m, c) for m in list(sys.modules.values()) if m and
-        getattr(m, "__name__", "").startswith("conversion") for c in dir(m)]:
+try:  # newer trees split the converter into conversion/*.py, imported lazily: load DeepSeek's module first
+    import conversion.deepseek
+except ImportError:
+    pass
+modules = [m for m in list(sys.modules.values()) if m is convert or getattr(m, "__name__", "").startswith("conversion")]
+for cls in [c for m in modules for c in list(vars(m).values())]:
     if isinstance(cls, type) and cls.__name__.startswith("Deepseek"):
-        cls.set_vocab = lambda self: self._set_vocab_none()
+        cls.set_vocab = lambda self: self._set_vocab_none()  # llama.cpp then makes vocab_size dummy tokens
 convert.main()
 """
 
@@ -73,7 +77,8 @@ def build(tree: Path) -> Path:
         subprocess.run(["cmake", "-B", "build", "-DGGML_NATIVE=ON", "-DCMAKE_BUILD_TYPE=Release", "-DLLAMA_CURL=OFF",
                         "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_SERVER=OFF", "-DLLAMA_OPENSSL=OFF"],
                        cwd=tree, check=True, stdout=subprocess.DEVNULL)
-        subprocess.run(["cmake", "--build", "build", "-j", str(os.cpu_count()), "--target", "llama-bench",
+        jobs = os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL") or str(os.cpu_count())  # 1 on a shared machine
+        subprocess.run(["cmake", "--build", "build", "-j", jobs, "--target", "llama-bench",
                         "llama-quantize"], cwd=tree, check=True, stdout=subprocess.DEVNULL)
     return bin_dir
 
@@ -108,6 +113,7 @@ def main() -> None:
     from openk2.threads import physical_cores
 
     threads = args.threads or physical_cores()
+    load_before = os.getloadavg()
     torch.set_num_threads(threads)
     build_checkpoint(CACHE_DIR)
     tree = find_llama_cpp(args.llama_cpp)
@@ -118,14 +124,16 @@ def main() -> None:
     theirs: dict[str, list[float]] = {k: [] for _, k in PAIRS}
     for quantize, kind in PAIRS:  # one engine at a time: the three together would hold 3 copies of the weights
         engine = LLMEngine(load_model(CACHE_DIR, dtype=torch.bfloat16), config=EngineConfig(
-            cache_budget_bytes=64 * 1024**2, quantize=None if quantize == "bf16" else quantize))
+            cache_budget_bytes=64 * 1024**2, quantize=None if quantize == "bf16" else quantize,
+            threads=threads))  # the same count as llama-bench's -t, not the load-following default
         openk2_decode(engine, prompt, 8)  # warm-up
         for _ in range(args.rounds):
             theirs[kind].append(llama_bench(bin_dir, files[kind], threads, args.tokens))
             ours[quantize].append(openk2_decode(engine, prompt, args.tokens))
         del engine
     print(f"single-stream decode, {threads} threads, median of {args.rounds} alternating rounds, "
-          f"load average {os.getloadavg()[0]:.2f} (llama.cpp at {tree})")
+          f"load average {load_before[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end "
+          f"({os.cpu_count()} CPUs; llama.cpp at {tree})")
     print("| precision | openk2 tok/s | llama.cpp tok/s | openk2 / llama.cpp |")
     print("|---|---|---|---|")
     for quantize, kind in PAIRS:
